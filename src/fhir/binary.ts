@@ -1,0 +1,209 @@
+/**
+ * The Binary resource: building its FHIR JSON/XML form (streamed, payload base64-encoded chunk by chunk)
+ * and reading a Binary resource sent as a request body.
+ */
+import { FhirError } from "./errors.ts";
+import type { FhirFormat } from "./format.ts";
+import { parseMediaType } from "./mime.ts";
+import type { Resource } from "./outcome.ts";
+import type { FhirVersion } from "./version.ts";
+import { FHIR_NS, parseXml, toXml, type XmlNode } from "./xml.ts";
+
+/** What a Binary resource says about one stored version. */
+export interface BinaryHeader {
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  contentType: string;
+  securityContext: string | null;
+}
+
+/** The tag marking a resource with elements left out (R4 search.html#summary). */
+export const SUBSETTED = {
+  system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+  code: "SUBSETTED",
+  display: "Resource encoded in summary mode",
+} as const;
+
+/** Builds the Binary resource (spec element order) with an optional base64 payload. */
+export function toBinaryResource(
+  header: BinaryHeader,
+  version: FhirVersion,
+  payload: string | null,
+): Resource {
+  const meta: Record<string, unknown> = {
+    versionId: String(header.versionId),
+    lastUpdated: header.lastUpdated,
+  };
+  if (payload === null) meta.tag = [SUBSETTED];
+  const resource: Resource = { resourceType: "Binary", id: header.id, meta, contentType: header.contentType };
+  if (version.hasSecurityContext && header.securityContext) {
+    resource.securityContext = { reference: header.securityContext };
+  }
+  if (payload !== null) resource[version.payload] = payload;
+  return resource;
+}
+
+/** Serialises any resource in a FHIR format. */
+export function serialise(resource: Resource, format: FhirFormat, pretty: boolean): string {
+  return format.syntax === "json"
+    ? JSON.stringify(resource, null, pretty ? 2 : undefined)
+    : toXml(resource, pretty);
+}
+
+// Stands in for the payload while the envelope is serialised; the payload is the last element in both
+// syntaxes, so the last occurrence is the one to split at.
+const PAYLOAD_MARK = "FHIRBIN-PAYLOAD-MARK";
+
+/** The text before and after the base64 payload of a Binary in the given format. */
+export function binaryEnvelope(
+  header: BinaryHeader,
+  format: FhirFormat,
+  pretty: boolean,
+): { head: string; tail: string } {
+  const text = serialise(toBinaryResource(header, format.version, PAYLOAD_MARK), format, pretty);
+  const at = text.lastIndexOf(PAYLOAD_MARK);
+  return { head: text.slice(0, at), tail: text.slice(at + PAYLOAD_MARK.length) };
+}
+
+/** Length of the base64 encoding of `size` bytes (padded). */
+export function base64Length(size: number): number {
+  return Math.ceil(size / 3) * 4;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Streams a Binary resource: head, the content base64-encoded chunk by chunk (each chunk a multiple of
+ * 3 bytes, the remainder carried over), tail. Memory stays bounded by the source's chunk size.
+ */
+export function binaryStream(
+  head: string,
+  content: ReadableStream<Uint8Array>,
+  tail: string,
+): ReadableStream<Uint8Array> {
+  let carry = new Uint8Array(0);
+  const encode = new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(head));
+    },
+    transform(chunk, controller) {
+      const bytes = carry.length ? concat(carry, chunk) : chunk;
+      const usable = bytes.length - (bytes.length % 3);
+      if (usable > 0) controller.enqueue(encoder.encode(bytes.subarray(0, usable).toBase64()));
+      carry = bytes.slice(usable);
+    },
+    flush(controller) {
+      controller.enqueue(encoder.encode(carry.toBase64() + tail));
+    },
+  });
+  return content.pipeThrough(encode);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** A Binary resource received in a request body. */
+export interface ParsedBinary {
+  id: string | null;
+  contentType: string;
+  securityContext: string | null;
+  data: Uint8Array;
+}
+
+/**
+ * Decodes base64Binary strictly: `Buffer.from(s, "base64")` silently drops data after padding
+ * (storage.md), so anything a strict decoder refuses is a 400.
+ */
+export function decodeBase64(value: string): Uint8Array {
+  try {
+    return Uint8Array.fromBase64(value, { lastChunkHandling: "strict" });
+  } catch {
+    throw new FhirError(400, "value", "Binary payload is not valid base64");
+  }
+}
+
+// A reference such as `Patient/123`, or an absolute URL: printable ASCII, no spaces.
+const REFERENCE = /^[!-~]{1,1024}$/;
+
+function checkedBinary(
+  id: unknown,
+  contentType: unknown,
+  reference: unknown,
+  payloads: readonly unknown[],
+): ParsedBinary {
+  if (typeof contentType !== "string" || !parseMediaType(contentType)) {
+    throw new FhirError(400, "required", "Binary.contentType is required and must be a valid MIME type");
+  }
+  if (reference !== undefined && (typeof reference !== "string" || !REFERENCE.test(reference))) {
+    throw new FhirError(
+      400,
+      "value",
+      "Binary.securityContext.reference must be a reference such as Patient/123",
+    );
+  }
+  if (id !== undefined && typeof id !== "string")
+    throw new FhirError(400, "value", "Binary.id must be a string");
+  const present = payloads.filter((payload) => payload !== undefined);
+  if (present.length > 1) throw new FhirError(400, "structure", "Binary has both content and data");
+  const payload = present[0] ?? "";
+  if (typeof payload !== "string")
+    throw new FhirError(400, "value", "Binary payload must be a base64 string");
+  return {
+    id: id ?? null,
+    contentType: contentType.trim(),
+    securityContext: (reference as string | undefined) ?? null,
+    data: decodeBase64(payload),
+  };
+}
+
+/**
+ * Reads a FHIR JSON body. Returns null when it is well-formed JSON but not a Binary resource: R4 says such
+ * content "is accepted as is", so the caller stores it raw. Throws 400 when it is not JSON at all.
+ */
+export function parseBinaryJson(text: string): ParsedBinary | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new FhirError(400, "structure", "Malformed JSON in the request body");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  const json = value as Record<string, unknown>;
+  if (json.resourceType !== "Binary") return null;
+  const context = json.securityContext;
+  const reference =
+    context === undefined
+      ? undefined
+      : typeof context === "object" && context
+        ? Reflect.get(context, "reference")
+        : null;
+  return checkedBinary(json.id, json.contentType, reference, [json.content, json.data]);
+}
+
+/** The `value` attribute of a single child element, undefined when absent. */
+function childValue(node: XmlNode, name: string): unknown {
+  const child = node[name];
+  if (child === undefined) return undefined;
+  if (Array.isArray(child)) throw new FhirError(400, "structure", `Binary.${name} appears more than once`);
+  return typeof child === "string" ? null : child["@value"];
+}
+
+/** Reads a FHIR XML body; null when it is well-formed XML but not a Binary in the FHIR namespace. */
+export function parseBinaryXml(text: string): ParsedBinary | null {
+  const { name, node } = parseXml(text);
+  if (name !== "Binary" || node["@xmlns"] !== FHIR_NS) return null;
+  const context = node.securityContext;
+  if (Array.isArray(context))
+    throw new FhirError(400, "structure", "Binary.securityContext appears more than once");
+  const reference =
+    context === undefined ? undefined : typeof context === "string" ? null : childValue(context, "reference");
+  return checkedBinary(childValue(node, "id"), childValue(node, "contentType"), reference, [
+    childValue(node, "content"),
+    childValue(node, "data"),
+  ]);
+}

@@ -1,0 +1,103 @@
+/**
+ * FHIR XML: the only importer of fast-xml-parser. Parsing refuses DTDs before the parser sees them;
+ * serialising follows the FHIR convention (values in `value` attributes, resources in the FHIR namespace).
+ */
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { FhirError } from "./errors.ts";
+import type { Resource } from "./outcome.ts";
+
+export const FHIR_NS = "http://hl7.org/fhir";
+
+/** A parsed element: attributes under `@name`, children by name (arrays when repeated). */
+export type XmlNode = { [key: string]: XmlNode | XmlNode[] | string };
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@",
+  parseTagValue: false,
+  parseAttributeValue: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  // Only the five predefined entities and character references: DTDs are refused before parsing.
+  processEntities: true,
+  htmlEntities: false,
+});
+
+/**
+ * Parses an XML document into its root element name and node. "any `<!DOCTYPE` is rejected with 400 before
+ * parsing; entities are not processed" (fhir-binary-rules.md section 5), which shuts out XXE and entity
+ * expansion attacks.
+ */
+export function parseXml(text: string): { name: string; node: XmlNode } {
+  if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
+    throw new FhirError(400, "security", "XML with a DOCTYPE or ENTITY declaration is not accepted");
+  }
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) {
+    throw new FhirError(400, "structure", `Malformed XML: ${valid.err.msg} (line ${valid.err.line})`);
+  }
+  const parsed = parser.parse(text) as XmlNode;
+  const names = Object.keys(parsed).filter((key) => !key.startsWith("#") && !key.startsWith("?"));
+  const name = names[0];
+  const node = name === undefined ? undefined : parsed[name];
+  if (
+    names.length !== 1 ||
+    name === undefined ||
+    node === undefined ||
+    typeof node === "string" ||
+    Array.isArray(node)
+  ) {
+    throw new FhirError(400, "structure", "XML must have exactly one root element");
+  }
+  return { name, node };
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "\n": "&#10;",
+  "\r": "&#13;",
+  "\t": "&#9;",
+};
+
+/** Escapes text for a double-quoted attribute value. */
+export function escapeAttribute(value: string): string {
+  return value.replace(/[&<>"\n\r\t]/g, (c) => ESCAPES[c] ?? c);
+}
+
+/**
+ * Serialises a FHIR JSON resource as FHIR XML. Properties are written in insertion order, which callers keep
+ * in spec order; primitives become `value` attributes and nested resources are wrapped in their type element.
+ */
+export function toXml(resource: Resource, pretty = false): string {
+  const out: string[] = [];
+  const nl = pretty ? "\n" : "";
+  const pad = (depth: number): string => (pretty ? "  ".repeat(depth) : "");
+
+  const writeResource = (value: Resource, depth: number): void => {
+    out.push(`${pad(depth)}<${value.resourceType} xmlns="${FHIR_NS}">${nl}`);
+    writeChildren(value, depth + 1);
+    out.push(`${pad(depth)}</${value.resourceType}>${nl}`);
+  };
+  const writeChildren = (value: Record<string, unknown>, depth: number): void => {
+    for (const [name, child] of Object.entries(value)) {
+      if (name === "resourceType" || child === undefined || child === null) continue;
+      for (const item of Array.isArray(child) ? child : [child]) writeElement(name, item, depth);
+    }
+  };
+  const writeElement = (name: string, value: unknown, depth: number): void => {
+    if (typeof value !== "object" || value === null) {
+      out.push(`${pad(depth)}<${name} value="${escapeAttribute(String(value))}"/>${nl}`);
+      return;
+    }
+    out.push(`${pad(depth)}<${name}>${nl}`);
+    if ("resourceType" in value) writeResource(value as Resource, depth + 1);
+    else writeChildren(value as Record<string, unknown>, depth + 1);
+    out.push(`${pad(depth)}</${name}>${nl}`);
+  };
+
+  writeResource(resource, 0);
+  return `<?xml version="1.0" encoding="UTF-8"?>${nl}${out.join("")}`;
+}

@@ -1,0 +1,259 @@
+/** The Binary REST interactions (fhir-binary-rules.md sections 2-4): thin handlers over the store. */
+import { Elysia } from "elysia";
+import type { Config } from "../config.ts";
+import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
+import { toHistoryBundle } from "../fhir/bundle.ts";
+import { FhirError } from "../fhir/errors.ts";
+import { type FhirFormat, negotiateBinary, negotiateResource } from "../fhir/format.ts";
+import { isValidId, parseVersionId } from "../fhir/id.ts";
+import { toOperationOutcome } from "../fhir/outcome.ts";
+import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
+import { createTokenCheck } from "./auth.ts";
+import { preferredReturn, readWriteInput } from "./body.ts";
+import {
+  etagOf,
+  ifRangeHolds,
+  noneMatchHits,
+  notModifiedSince,
+  parseIfMatch,
+  parseRange,
+} from "./conditional.ts";
+import { fhirContentType, headOnly, nativeHeaders, resourceResponse, versionHeaders } from "./respond.ts";
+
+/** Largest content wrapped as FHIR in memory (8 MiB: GP Connect's 5 MB wrapped documents fit). */
+const WRAP_IN_MEMORY = 8 * 1024 * 1024;
+
+/** Checks an id from the URL (already percent-decoded) before anything else sees it. */
+function requireId(id: string): string {
+  if (!isValidId(id)) throw new FhirError(400, "value", "The id must be 1-64 characters of A-Z a-z 0-9 - .");
+  return id;
+}
+
+function methodNotAllowed(allow: string): never {
+  throw new FhirError(405, "not-supported", `Method not allowed here; allowed: ${allow}`, { allow });
+}
+
+/** The Binary routes under the FHIR base path. */
+export function binaryRoutes({ config, store }: { config: Config; store: Store }) {
+  const authorize = createTokenCheck(config.tokens, config.auth);
+  const baseOf = (request: Request): string =>
+    config.publicUrl ?? new URL(request.url).origin + config.basePath;
+  const query = (request: Request, name: string): string | null =>
+    new URL(request.url).searchParams.get(name);
+  const resourceFormat = (request: Request): FhirFormat =>
+    negotiateResource(
+      query(request, "_format"),
+      request.headers.get("accept"),
+      request.headers.get("content-type"),
+      config.fhirVersion,
+    );
+
+  /**
+   * A FHIR-wrapped read with an exact Content-Length. Bun drops a handler's Content-Length on stream bodies
+   * (oven-sh/bun#10507), so documents up to WRAP_IN_MEMORY are encoded whole; larger ones are streamed,
+   * base64-encoded chunk by chunk, and go out chunked.
+   */
+  const wrapped = async (
+    version: StoredVersion,
+    format: FhirFormat,
+    pretty: boolean,
+    headers: Record<string, string>,
+    status = 200,
+  ): Promise<Response> => {
+    const { head, tail } = binaryEnvelope(version, format, pretty);
+    const length = Buffer.byteLength(head) + base64Length(version.size) + Buffer.byteLength(tail);
+    const content = store.content(version);
+    const body =
+      version.size <= WRAP_IN_MEMORY
+        ? head + (await content.bytes()).toBase64() + tail
+        : binaryStream(head, content.stream(), tail);
+    return new Response(body, {
+      status,
+      headers: { "content-type": fhirContentType(format), "content-length": String(length), ...headers },
+    });
+  };
+
+  const native = (request: Request, version: StoredVersion): Response => {
+    const headers = nativeHeaders(version, baseOf(request));
+    const content = store.content(version);
+    const rangeHeader = request.headers.get("range");
+    const ifRange = request.headers.get("if-range");
+    if (rangeHeader && (!ifRange || ifRangeHolds(ifRange, version.versionId, version.lastUpdated))) {
+      const range = parseRange(rangeHeader, version.size);
+      if (range === "unsatisfiable") {
+        throw new FhirError(416, "value", `The range is outside the document (${version.size} bytes)`, {
+          "content-range": `bytes */${version.size}`,
+        });
+      }
+      if (range) {
+        return new Response(content.slice(range.start, range.end + 1), {
+          status: 206,
+          headers: {
+            ...headers,
+            "content-range": `bytes ${range.start}-${range.end}/${version.size}`,
+            "content-length": String(range.end - range.start + 1),
+          },
+        });
+      }
+    }
+    return new Response(content, { headers: { ...headers, "content-length": String(version.size) } });
+  };
+
+  const read = async (request: Request, id: string, vid: string | null): Promise<Response> => {
+    requireId(id);
+    const representation = negotiateBinary(
+      query(request, "_format"),
+      request.headers.get("accept"),
+      config.fhirVersion,
+    );
+    let record: VersionRecord | null;
+    if (vid === null) {
+      record = await store.current(id);
+    } else {
+      const versionId = parseVersionId(requireId(vid));
+      record = versionId === null ? null : await store.version(id, versionId);
+    }
+    if (!record) {
+      throw new FhirError(
+        404,
+        "not-found",
+        vid ? `Binary/${id}/_history/${vid} is not known` : `Binary/${id} is not known`,
+      );
+    }
+    if (record.deleted) {
+      throw new FhirError(410, "deleted", `Binary/${id} was deleted`, { etag: etagOf(record.versionId) });
+    }
+    const headers = versionHeaders(record, baseOf(request));
+    const ifNoneMatch = request.headers.get("if-none-match");
+    const ifModifiedSince = request.headers.get("if-modified-since");
+    // RFC 9110 section 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
+    if (
+      ifNoneMatch
+        ? noneMatchHits(ifNoneMatch, record.versionId)
+        : ifModifiedSince && notModifiedSince(ifModifiedSince, record.lastUpdated)
+    ) {
+      return new Response(null, { status: 304, headers });
+    }
+    let response: Response;
+    if (representation.kind === "native") {
+      response = native(request, record);
+    } else {
+      const summary = summaryMode(query(request, "_summary"));
+      const pretty = query(request, "_pretty") === "true";
+      response = summary
+        ? resourceResponse(toBinaryResource(record, representation.version, null), representation, {
+            headers,
+            pretty,
+          })
+        : await wrapped(record, representation, pretty, headers);
+    }
+    return request.method === "HEAD" ? headOnly(response) : response;
+  };
+
+  const written = async (request: Request, result: WriteResult, format: FhirFormat): Promise<Response> => {
+    const { version, created } = result;
+    const base = baseOf(request);
+    const headers = versionHeaders(version, base);
+    if (created) headers.location = `${base}/Binary/${version.id}/_history/${version.versionId}`;
+    const status = created ? 201 : 200;
+    const pretty = query(request, "_pretty") === "true";
+    switch (preferredReturn(request.headers.get("prefer"))) {
+      case "minimal":
+        return new Response(null, { status, headers });
+      case "OperationOutcome": {
+        const text = `${created ? "Created" : "Updated"} Binary/${version.id} version ${version.versionId}`;
+        return resourceResponse(toOperationOutcome("information", "informational", text), format, {
+          status,
+          headers,
+          pretty,
+        });
+      }
+      case "representation":
+        return wrapped(version, format, pretty, headers, status);
+      default:
+        // The summary form, so uploads are not echoed back as base64.
+        return resourceResponse(toBinaryResource(version, format.version, null), format, {
+          status,
+          headers,
+          pretty,
+        });
+    }
+  };
+
+  const write = async (request: Request, id: string | null): Promise<Response> => {
+    if (id !== null) requireId(id);
+    const format = resourceFormat(request);
+    const input = await readWriteInput(request, config.maxSize);
+    // R4 http.html#update: "the request body SHALL be a Resource with an id element that has an identical
+    // value to the [id] in the URL".
+    if (id !== null && input.resource && input.resource.id !== id) {
+      throw new FhirError(
+        400,
+        "invalid",
+        `The Binary's id (${input.resource.id ?? "none"}) must equal the URL id ${id}`,
+      );
+    }
+    const ifMatch = request.headers.get("if-match");
+    const writeRequest = {
+      contentType: input.contentType,
+      securityContext: input.securityContext,
+      body: input.body,
+      maxSize: config.maxSize,
+      ...(ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) }),
+      ifNoneMatch: id !== null && request.headers.get("if-none-match")?.trim() === "*",
+    };
+    const result =
+      id === null
+        ? { version: await store.create(writeRequest), created: true }
+        : await store.update(id, writeRequest);
+    return written(request, result, format);
+  };
+
+  return new Elysia({ name: "fhirbin-binary", prefix: config.basePath })
+    .onBeforeHandle(({ request }) => {
+      authorize(request);
+    })
+    .get("/Binary/:id", ({ request, params }) => read(request, params.id, null))
+    .head("/Binary/:id", ({ request, params }) => read(request, params.id, null))
+    .get("/Binary/:id/_history/:vid", ({ request, params }) => read(request, params.id, params.vid))
+    .head("/Binary/:id/_history/:vid", ({ request, params }) => read(request, params.id, params.vid))
+    .get("/Binary/:id/_history", async ({ request, params }) => {
+      const records = await store.history(requireId(params.id));
+      if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${params.id} is not known`);
+      const base = baseOf(request);
+      const bundle = toHistoryBundle(
+        records,
+        base,
+        config.fhirVersion,
+        `${base}/Binary/${params.id}/_history`,
+      );
+      return resourceResponse(bundle, resourceFormat(request), {
+        pretty: query(request, "_pretty") === "true",
+      });
+    })
+    .post("/Binary", ({ request }) => write(request, null), { parse: "none" })
+    .put("/Binary/:id", ({ request, params }) => write(request, params.id), { parse: "none" })
+    .delete("/Binary/:id", async ({ request, params }) => {
+      const ifMatch = request.headers.get("if-match");
+      const tombstone = await store.delete(
+        requireId(params.id),
+        ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) },
+      );
+      return new Response(null, {
+        status: 204,
+        headers: tombstone ? { etag: etagOf(tombstone.versionId) } : {},
+      });
+    })
+    .post("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
+    .patch("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
+    .patch("/Binary", () => methodNotAllowed("POST"), { parse: "none" })
+    .put("/Binary", () => methodNotAllowed("POST"), { parse: "none" })
+    .delete("/Binary", () => methodNotAllowed("POST"), { parse: "none" });
+}
+
+/** `_summary` on a FHIR read: true/text leave the payload out, false/data keep it; count is for searches. */
+function summaryMode(value: string | null): boolean {
+  if (value === null || value === "false" || value === "data") return false;
+  if (value === "true" || value === "text") return true;
+  throw new FhirError(400, "value", `_summary=${value} does not apply to a read`);
+}

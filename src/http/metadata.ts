@@ -1,0 +1,35 @@
+/** `GET [base]/metadata`: the CapabilityStatement, served without a token. */
+import { Elysia } from "elysia";
+import pkg from "../../package.json" with { type: "json" };
+import type { Config } from "../config.ts";
+import { toCapabilityStatement } from "../fhir/capability.ts";
+import { negotiateResource } from "../fhir/format.ts";
+import { headOnly, resourceResponse } from "./respond.ts";
+
+export function metadataRoutes(config: Config) {
+  const started = new Date().toISOString();
+  const handler = ({ request }: { request: Request }) => {
+    const url = new URL(request.url);
+    const format = negotiateResource(
+      url.searchParams.get("_format"),
+      request.headers.get("accept"),
+      null,
+      config.fhirVersion,
+    );
+    const statement = toCapabilityStatement({
+      // A fhirVersion MIME parameter asks for the statement of that release.
+      version: format.version,
+      software: { name: "fhirbin", version: pkg.version },
+      url: config.publicUrl ?? url.origin + config.basePath,
+      date: started,
+      auth: config.auth,
+    });
+    const response = resourceResponse(statement, format, {
+      pretty: url.searchParams.get("_pretty") === "true",
+    });
+    return request.method === "HEAD" ? headOnly(response) : response;
+  };
+  return new Elysia({ name: "fhirbin-metadata", prefix: config.basePath })
+    .get("/metadata", handler)
+    .head("/metadata", handler);
+}

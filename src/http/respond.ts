@@ -1,0 +1,62 @@
+/** Builds responses: FHIR resources, native content with its headers, and the metadata headers. */
+import { serialise } from "../fhir/binary.ts";
+import type { FhirFormat } from "../fhir/format.ts";
+import { extensionFor, isPassiveType, parseMediaType } from "../fhir/mime.ts";
+import type { Resource } from "../fhir/outcome.ts";
+import type { StoredVersion, VersionRecord } from "../store/types.ts";
+import { etagOf, httpDate } from "./conditional.ts";
+
+/** `Content-Type` of a FHIR response: "FHIR responses carry `; charset=utf-8`". */
+export function fhirContentType(format: FhirFormat): string {
+  return `${format.mime}; charset=utf-8`;
+}
+
+/** A FHIR resource in the negotiated format. */
+export function resourceResponse(
+  resource: Resource,
+  format: FhirFormat,
+  init: { status?: number; headers?: Record<string, string>; pretty?: boolean } = {},
+): Response {
+  return new Response(serialise(resource, format, init.pretty ?? false), {
+    status: init.status ?? 200,
+    headers: { "content-type": fhirContentType(format), ...init.headers },
+  });
+}
+
+/** ETag, Last-Modified and Content-Location of a version (R4 http.html#read). */
+export function versionHeaders(record: VersionRecord, base: string): Record<string, string> {
+  return {
+    etag: etagOf(record.versionId),
+    "last-modified": httpDate(record.lastUpdated),
+    "content-location": `${base}/Binary/${record.id}/_history/${record.versionId}`,
+  };
+}
+
+/**
+ * Headers of a native read. Stored content must never script the server's origin: `nosniff` always, and any
+ * type that can carry script is an attachment in a CSP sandbox (fhir-binary-rules.md section 5).
+ */
+export function nativeHeaders(version: StoredVersion, base: string): Record<string, string> {
+  const essence = parseMediaType(version.contentType)?.essence ?? "application/octet-stream";
+  const filename = `${version.id}.${extensionFor(essence)}`;
+  const headers: Record<string, string> = {
+    "content-type": version.contentType,
+    ...versionHeaders(version, base),
+    "accept-ranges": "bytes",
+    "x-content-type-options": "nosniff",
+    "cache-control": "private, no-cache",
+  };
+  if (version.securityContext) headers["x-security-context"] = version.securityContext;
+  if (isPassiveType(essence)) {
+    headers["content-disposition"] = `inline; filename="${filename}"`;
+  } else {
+    headers["content-disposition"] = `attachment; filename="${filename}"`;
+    headers["content-security-policy"] = "sandbox; default-src 'none'";
+  }
+  return headers;
+}
+
+/** HEAD: "the same headers a GET would, with no body". */
+export function headOnly(response: Response): Response {
+  return new Response(null, { status: response.status, headers: response.headers });
+}

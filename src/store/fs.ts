@@ -1,0 +1,355 @@
+/**
+ * The filesystem driver: content files named by SHA-256 plus one write-once JSON sidecar per version, the
+ * sidecar being the commit point. Write order and its reasons are in storage.md; in short: stream to a temp
+ * file, fsync, link into place, fsync the directory, then the sidecar likewise, and only then answer.
+ */
+import { randomUUID } from "node:crypto";
+import { type FileHandle, link, mkdir, open, readdir, readFile, rm, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
+import { dirname } from "node:path";
+import { FhirError } from "../fhir/errors.ts";
+import { type Layout, layout } from "./fs-layout.ts";
+import {
+  type DeletedVersion,
+  type Preconditions,
+  type Store,
+  type StoredVersion,
+  StoreOpenError,
+  type VersionRecord,
+  type WriteRequest,
+  type WriteResult,
+} from "./types.ts";
+import { checkPreconditions, consumeBody, createKeyedMutex, nextDeleted, nextStored } from "./versioning.ts";
+
+const IS_WINDOWS = process.platform === "win32";
+const SIDECAR = /^([1-9][0-9]*)\.json$/;
+
+/** Opens (creating when needed) a data directory: takes the single-instance lock and sweeps temp files. */
+export async function createFsStore(root: string): Promise<Store> {
+  const paths = layout(root);
+  try {
+    await mkdirDurable(root);
+  } catch (error) {
+    throw new StoreOpenError(`cannot create the data directory ${root}: ${describe(error)}`);
+  }
+  await acquireLock(paths);
+  try {
+    // Temp files are never referenced: whatever a crash left there is garbage.
+    await rm(paths.tmp, { recursive: true, force: true });
+    for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir);
+  } catch (error) {
+    await releaseLock(paths);
+    throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describe(error)}`);
+  }
+  return new FsStore(paths);
+}
+
+class FsStore implements Store {
+  readonly #paths: Layout;
+  readonly #current = new Map<string, VersionRecord>();
+  readonly #exclusive = createKeyedMutex();
+
+  constructor(paths: Layout) {
+    this.#paths = paths;
+  }
+
+  async current(id: string): Promise<VersionRecord | null> {
+    const cached = this.#current.get(id);
+    if (cached) return cached;
+    const versions = await this.#versionNumbers(id);
+    const latest = versions.at(-1);
+    if (latest === undefined) return null;
+    const record = await this.version(id, latest);
+    if (record) this.#remember(record);
+    return record;
+  }
+
+  async version(id: string, versionId: number): Promise<VersionRecord | null> {
+    let text: string;
+    try {
+      text = await readFile(this.#paths.sidecar(id, versionId), "utf8");
+    } catch (error) {
+      if (isCode(error, "ENOENT") || isCode(error, "ENOTDIR")) return null;
+      throw error;
+    }
+    const record = JSON.parse(text) as VersionRecord;
+    // The encoding is injective, so this only fails if someone edited the store by hand.
+    if (record.id !== id || record.versionId !== versionId)
+      throw new Error(`sidecar ${id}/${versionId} is corrupt`);
+    return record;
+  }
+
+  async history(id: string): Promise<VersionRecord[]> {
+    const numbers = await this.#versionNumbers(id);
+    const records = await Promise.all(numbers.reverse().map((n) => this.version(id, n)));
+    return records.filter((record): record is VersionRecord => record !== null);
+  }
+
+  create(request: WriteRequest): Promise<StoredVersion> {
+    return this.update(randomUUID(), { ...request, ifNoneMatch: true }).then((result) => result.version);
+  }
+
+  async update(id: string, request: WriteRequest): Promise<WriteResult> {
+    // Fail fast before any upload; checked again under the per-id turn, where it counts.
+    checkPreconditions(await this.current(id), request);
+    // Content goes to disk before the turn is taken: writers to one id upload in parallel and only the
+    // sidecar commits are serialised.
+    const content = await this.#writeBlob(request);
+    return this.#exclusive(id, async () => {
+      const { record, previous } = await this.#commitNext(id, request, (current) =>
+        nextStored(id, current, request, content),
+      );
+      return { version: record as StoredVersion, created: !previous || previous.deleted };
+    });
+  }
+
+  delete(id: string, preconditions: Preconditions = {}): Promise<DeletedVersion | null> {
+    return this.#exclusive(id, async () => {
+      const current = await this.current(id);
+      checkPreconditions(current, preconditions);
+      if (!current || current.deleted) return null;
+      const { record } = await this.#commitNext(id, preconditions, (latest) =>
+        nextDeleted(latest ?? current),
+      );
+      return record as DeletedVersion;
+    });
+  }
+
+  /**
+   * Commits the version that follows the current one. "If <n>.json exists, another writer took n: answer
+   * 412 if the client sent If-Match, else retry with n+1" (storage.md): re-reading the current version and
+   * re-checking the preconditions does exactly that.
+   */
+  async #commitNext(
+    id: string,
+    preconditions: Preconditions,
+    next: (current: VersionRecord | null) => VersionRecord,
+  ): Promise<{ record: VersionRecord; previous: VersionRecord | null }> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const previous = await this.current(id);
+      checkPreconditions(previous, preconditions);
+      const record = next(previous);
+      if (await this.#commit(record)) return { record, previous };
+      this.#current.delete(id);
+    }
+    throw new Error(`Binary/${id}: could not commit a version after 100 attempts`);
+  }
+
+  content(version: StoredVersion): Blob {
+    return Bun.file(this.#paths.blob(version.sha256));
+  }
+
+  async writable(): Promise<boolean> {
+    const probe = `${this.#paths.tmp}/${randomUUID()}.probe`;
+    try {
+      const handle = await open(probe, "wx");
+      await handle.close();
+      await unlink(probe);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await releaseLock(this.#paths);
+  }
+
+  #remember(record: VersionRecord): void {
+    // A bounded cache: the sidecars stay the truth, so dropping the oldest entry only costs a readdir.
+    if (this.#current.size >= 100_000) this.#current.delete(this.#current.keys().next().value as string);
+    this.#current.set(record.id, record);
+  }
+
+  async #versionNumbers(id: string): Promise<number[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.#paths.resourceDir(id));
+    } catch (error) {
+      if (isCode(error, "ENOENT")) return [];
+      throw error;
+    }
+    return names
+      .map((name) => SIDECAR.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** Steps 1-3 of storage.md: stream to tmp, fsync, link to blobs/sha256/xx/<hash>, fsync the directory. */
+  async #writeBlob(request: WriteRequest): Promise<{ size: number; sha256: string }> {
+    const temp = `${this.#paths.tmp}/${randomUUID()}`;
+    let handle: FileHandle | null = null;
+    try {
+      handle = await open(temp, "wx", 0o640);
+      const file = handle;
+      const content = await consumeBody(request.body, request.maxSize, (chunk) => writeAll(file, chunk));
+      await handle.sync();
+      await handle.close();
+      handle = null;
+      const dir = this.#paths.blobDir(content.sha256);
+      await mkdirDurable(dir);
+      await linkNoClobber(temp, this.#paths.blob(content.sha256));
+      await fsyncDir(dir);
+      return content;
+    } catch (error) {
+      throw storageError(error);
+    } finally {
+      await handle?.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  /**
+   * Steps 4-5: the sidecar, written to tmp, fsynced, linked without clobbering, directory fsynced.
+   * False when the version number was already taken.
+   */
+  async #commit(record: VersionRecord): Promise<boolean> {
+    const temp = `${this.#paths.tmp}/${randomUUID()}.json`;
+    const target = this.#paths.sidecar(record.id, record.versionId);
+    try {
+      const handle = await open(temp, "wx", 0o640);
+      try {
+        await writeAll(handle, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await mkdirDurable(dirname(target));
+      if (!(await linkNoClobber(temp, target))) return false;
+      await fsyncDir(dirname(target));
+      this.#remember(record);
+      return true;
+    } catch (error) {
+      throw storageError(error);
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+  }
+}
+
+async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** Hard-links `from` to `to` unless `to` exists (never a rename over an existing file); false if it did. */
+async function linkNoClobber(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch (error) {
+    if (isCode(error, "EEXIST")) return false;
+    throw error;
+  }
+}
+
+/** fsyncs a directory so the entries just linked in it survive a power cut (not possible on Windows). */
+async function fsyncDir(dir: string): Promise<void> {
+  if (IS_WINDOWS) return;
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** mkdir -p that fsyncs the parent of every directory it creates. */
+async function mkdirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let created = dir; ; created = dirname(created)) {
+    await fsyncDir(dirname(created));
+    if (created === first || dirname(created) === created) break;
+  }
+}
+
+/** Maps disk-full and read-only failures to the statuses a client can act on; others pass through. */
+function storageError(error: unknown): unknown {
+  if (isCode(error, "ENOSPC") || isCode(error, "EDQUOT")) {
+    return new FhirError(507, "no-store", "The server has no space left to store the content");
+  }
+  if (isCode(error, "EROFS") || isCode(error, "EACCES") || isCode(error, "EPERM")) {
+    return new FhirError(503, "transient", "The store is not writable at the moment");
+  }
+  return error;
+}
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+// A lock written by this very process (same pid, taken after this process began) is held; the same pid
+// from an earlier life (a container's pid 1 after a crash) is stale.
+function isHeld(lock: LockInfo): boolean {
+  if (lock.host !== hostname()) return true;
+  if (lock.pid === process.pid) return Date.parse(lock.started) >= Math.floor(performance.timeOrigin);
+  try {
+    process.kill(lock.pid, 0);
+    return true;
+  } catch (error) {
+    return isCode(error, "EPERM");
+  }
+}
+
+async function acquireLock(paths: Layout): Promise<void> {
+  const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(paths.lock, "wx", 0o644);
+      try {
+        await writeAll(handle, new TextEncoder().encode(`${JSON.stringify(info)}\n`));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return;
+    } catch (error) {
+      if (!isCode(error, "EEXIST")) {
+        throw new StoreOpenError(
+          `cannot write to the data directory ${dirname(paths.lock)}: ${describe(error)}`,
+        );
+      }
+    }
+    const holder = await readLock(paths);
+    if (holder && isHeld(holder)) {
+      throw new StoreOpenError(
+        `the data directory ${dirname(paths.lock)} is in use by process ${holder.pid} on ${holder.host} ` +
+          `since ${holder.started}; stop it first (if it is certainly not running, remove ${paths.lock})`,
+      );
+    }
+    await unlink(paths.lock).catch(() => {});
+  }
+  throw new StoreOpenError(`could not take the lock ${paths.lock}`);
+}
+
+async function readLock(paths: Layout): Promise<LockInfo | null> {
+  try {
+    return JSON.parse(await readFile(paths.lock, "utf8")) as LockInfo;
+  } catch {
+    return null; // Torn by a crash while it was written: stale.
+  }
+}
+
+async function releaseLock(paths: Layout): Promise<void> {
+  const holder = await readLock(paths);
+  if (holder?.pid === process.pid && holder.host === hostname()) await unlink(paths.lock).catch(() => {});
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}
+
+function describe(error: unknown): string {
+  return isCode(error, "EACCES") || isCode(error, "EPERM") || isCode(error, "EROFS")
+    ? "permission denied or read-only file system"
+    : error instanceof Error
+      ? error.message
+      : String(error);
+}

@@ -1,0 +1,73 @@
+/** One stored version of a Binary: its metadata, as kept in the sidecar. */
+export interface StoredVersion {
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted: false;
+  contentType: string;
+  securityContext: string | null;
+  size: number;
+  sha256: string;
+}
+
+/** A deletion: a version with no content (a tombstone), so history and 410 survive it. */
+export interface DeletedVersion {
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted: true;
+}
+
+export type VersionRecord = StoredVersion | DeletedVersion;
+
+/** The `If-Match` / `If-None-Match: *` preconditions of a write. */
+export interface Preconditions {
+  /** The version the client last saw (`If-Match: W/"n"`), or `*` for "any current version". */
+  ifMatch?: number | "*";
+  /** `If-None-Match: *`: only create. */
+  ifNoneMatch?: boolean;
+}
+
+/** A content write: the body is streamed and counted; more than `maxSize` bytes is a 413. */
+export interface WriteRequest extends Preconditions {
+  contentType: string;
+  securityContext: string | null;
+  body: ReadableStream<Uint8Array> | Uint8Array;
+  maxSize: number;
+}
+
+export interface WriteResult {
+  version: StoredVersion;
+  /** True when this write created the resource (first version, or first after a deletion). */
+  created: boolean;
+}
+
+/**
+ * The store contract every driver passes (test/unit/store/contract.ts). Absent is `null`; failure is an
+ * exception (FhirError for 412, 413, 503, 507).
+ */
+export interface Store {
+  /** The current version record, or null when the id was never written. */
+  current(id: string): Promise<VersionRecord | null>;
+  /** A given version, or null when it does not exist. */
+  version(id: string, versionId: number): Promise<VersionRecord | null>;
+  /** Every version, newest first; empty when the id was never written. */
+  history(id: string): Promise<VersionRecord[]>;
+  /** Creates a resource with a new server-assigned id. */
+  create(request: WriteRequest): Promise<StoredVersion>;
+  /** Writes the next version of `id`, creating it when absent (update-as-create). */
+  update(id: string, request: WriteRequest): Promise<WriteResult>;
+  /** Adds a deletion version; null when there was nothing to delete (never existed or already deleted). */
+  delete(id: string, preconditions?: Preconditions): Promise<DeletedVersion | null>;
+  /** The content of a stored version, as a Blob that streams it (a BunFile for the filesystem). */
+  content(version: StoredVersion): Blob;
+  /** True when writes can currently succeed (for readiness probes). */
+  writable(): Promise<boolean>;
+  /** Releases the store (the single-instance lock). */
+  close(): Promise<void>;
+}
+
+/** The store could not be opened (locked by another process, not writable...); the message says why. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+}

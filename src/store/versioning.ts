@@ -1,0 +1,101 @@
+/** Rules every driver shares: preconditions, next version numbers, streaming a body with a size cap. */
+import { FhirError } from "../fhir/errors.ts";
+import type { DeletedVersion, Preconditions, StoredVersion, VersionRecord, WriteRequest } from "./types.ts";
+
+/**
+ * Checks `If-Match` and `If-None-Match: *` against the current version; 412 when they fail.
+ * R4 http.html#concurrency: "If the version id given in the If-Match header does not match, the server
+ * returns a 412 Precondition Failed status code instead of updating the resource."
+ */
+export function checkPreconditions(
+  current: VersionRecord | null,
+  { ifMatch, ifNoneMatch }: Preconditions,
+): void {
+  if (ifNoneMatch && current && !current.deleted) {
+    throw new FhirError(412, "conflict", `Binary/${current.id} already exists (If-None-Match: *)`);
+  }
+  if (ifMatch === undefined) return;
+  if (!current || (ifMatch !== "*" && current.versionId !== ifMatch)) {
+    const have = current ? `version ${current.versionId}` : "no version";
+    throw new FhirError(412, "conflict", `If-Match ${ifMatch} does not match the current version (${have})`);
+  }
+}
+
+/** The record for the next content version after `current`. */
+export function nextStored(
+  id: string,
+  current: VersionRecord | null,
+  request: WriteRequest,
+  content: { size: number; sha256: string },
+): StoredVersion {
+  return {
+    id,
+    versionId: (current?.versionId ?? 0) + 1,
+    lastUpdated: nextTimestamp(current),
+    deleted: false,
+    contentType: request.contentType,
+    securityContext: request.securityContext,
+    size: content.size,
+    sha256: content.sha256,
+  };
+}
+
+/** The tombstone that follows `current`. */
+export function nextDeleted(current: VersionRecord): DeletedVersion {
+  return {
+    id: current.id,
+    versionId: current.versionId + 1,
+    lastUpdated: nextTimestamp(current),
+    deleted: true,
+  };
+}
+
+// lastUpdated strictly increases per resource, so history order and If-Modified-Since stay meaningful even
+// when the clock steps back.
+function nextTimestamp(current: VersionRecord | null): string {
+  const now = Date.now();
+  const previous = current ? Date.parse(current.lastUpdated) : 0;
+  return new Date(Math.max(now, previous + 1)).toISOString();
+}
+
+/**
+ * Feeds a body to `sink` chunk by chunk, hashing and counting as it flows; stops with 413 as soon as more
+ * than `maxSize` bytes arrived, whatever Content-Length said.
+ */
+export async function consumeBody(
+  body: ReadableStream<Uint8Array> | Uint8Array,
+  maxSize: number,
+  sink: (chunk: Uint8Array) => Promise<void> | void,
+): Promise<{ size: number; sha256: string }> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  let size = 0;
+  const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = body instanceof Uint8Array ? [body] : body;
+  for await (const chunk of chunks) {
+    size += chunk.byteLength;
+    if (size > maxSize) throw tooLarge(maxSize);
+    hasher.update(chunk);
+    await sink(chunk);
+  }
+  return { size, sha256: hasher.digest("hex") };
+}
+
+/** The 413 for a body over the size limit. */
+export function tooLarge(maxSize: number): FhirError {
+  return new FhirError(413, "too-long", `The content is larger than the limit of ${maxSize} bytes`);
+}
+
+/** Serialises writes per key, so concurrent writers to one id take versions in turn. */
+export function createKeyedMutex(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return async (key, work) => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => {});
+    tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}

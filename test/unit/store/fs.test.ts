@@ -1,0 +1,128 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createFsStore } from "../../../src/store/fs.ts";
+import { encodeId, fanOf } from "../../../src/store/fs-layout.ts";
+import type { WriteRequest } from "../../../src/store/types.ts";
+import { tempDir } from "../../harness.ts";
+import { failingStream, testStoreContract } from "./contract.ts";
+
+const dirs: Disposable[] = [];
+afterAll(() => {
+  for (const dir of dirs) dir[Symbol.dispose]();
+});
+const freshDir = (): string => {
+  const dir = tempDir("fhirbin-fs-");
+  dirs.push(dir);
+  return dir.path;
+};
+
+testStoreContract("fs", () => createFsStore(freshDir()));
+
+/** Every file below `root`, relative, sorted. */
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.push(path.slice(root.length + 1));
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+const write = (body: WriteRequest["body"], maxSize = 1024): WriteRequest => ({
+  contentType: "text/plain",
+  securityContext: null,
+  body,
+  maxSize,
+});
+
+describe("fs store: layout and crash safety", () => {
+  test("encoded ids are distinct under case folding and never special names", () => {
+    const ids = ["Abc", "abc", "ABC", "CON", "con", "a.", "a", "nul", "LPT1", "a.b", "a-b", "x".repeat(64)];
+    const encoded = ids.map(encodeId);
+    expect(new Set(encoded.map((e) => e.toLowerCase())).size).toBe(ids.length);
+    for (const name of encoded) {
+      expect(name).toMatch(/^_[a-z0-9+~-]+$/);
+      expect(name.endsWith(".")).toBe(false);
+    }
+    expect(encodeId("Abc.1")).toBe("_+abc~1");
+  });
+
+  test("a committed version is a blob named by its hash plus a readable sidecar", async () => {
+    const root = freshDir();
+    const store = await createFsStore(root);
+    const { version } = await store.update("Doc-1", write(new TextEncoder().encode("hello")));
+    await store.close();
+    const sha = version.sha256;
+    expect(files(root)).toEqual([
+      `binary/${fanOf("Doc-1")}/_+doc-1/1.json`,
+      `blobs/sha256/${sha.slice(0, 2)}/${sha}`,
+    ]);
+    const sidecar = JSON.parse(
+      await Bun.file(join(root, "binary", fanOf("Doc-1"), "_+doc-1", "1.json")).text(),
+    );
+    expect(sidecar).toEqual(version);
+  });
+
+  test("a write that fails midway leaves no sidecar, no temp file and no blob", async () => {
+    const root = freshDir();
+    const store = await createFsStore(root);
+    const big = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(512));
+      },
+    });
+    await expect(store.update("limit", write(big, 4096))).rejects.toMatchObject({ status: 413 });
+    await expect(store.update("cut", write(failingStream([new Uint8Array(100)])))).rejects.toThrow();
+    expect(files(root).filter((f) => f !== ".lock")).toEqual([]);
+    await store.close();
+  });
+
+  test("temp files left by a crash are swept at start; orphan blobs do not become versions", async () => {
+    const root = freshDir();
+    mkdirSync(join(root, "tmp"), { recursive: true });
+    writeFileSync(join(root, "tmp", "leftover"), "torn upload");
+    const store = await createFsStore(root);
+    expect(existsSync(join(root, "tmp", "leftover"))).toBe(false);
+    await store.close();
+  });
+
+  test("a second open of the same directory is refused while the first holds it; the lock goes on close", async () => {
+    const root = freshDir();
+    const first = await createFsStore(root);
+    await expect(createFsStore(root)).rejects.toThrow(/in use by process/);
+    await first.close();
+    expect(existsSync(join(root, ".lock"))).toBe(false);
+    const again = await createFsStore(root);
+    await again.close();
+  });
+
+  test("a stale lock (dead process) is taken over", async () => {
+    const root = freshDir();
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    writeFileSync(
+      join(root, ".lock"),
+      JSON.stringify({ pid: dead.pid, host: hostname(), started: "2020-01-01T00:00:00Z" }),
+    );
+    const store = await createFsStore(root);
+    await store.close();
+  });
+
+  test("the version cache is not the truth: a reopened store sees every version", async () => {
+    const root = freshDir();
+    const store = await createFsStore(root);
+    for (let i = 0; i < 3; i++) await store.update("v", write(new TextEncoder().encode(String(i))));
+    await store.delete("v");
+    await store.close();
+    const reopened = await createFsStore(root);
+    expect(await reopened.current("v")).toMatchObject({ versionId: 4, deleted: true });
+    expect((await reopened.history("v")).length).toBe(4);
+    await reopened.close();
+  });
+});
