@@ -81,42 +81,60 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
     io.err(`fhirbin: ${error.message}`);
     return EXIT.failure;
   }
+  // Listen for the stop signals before announcing anything: a supervisor may send one at once.
+  const stopped = new Promise<void>((resolve) => {
+    signals.once("SIGINT", resolve);
+    signals.once("SIGTERM", resolve);
+  });
   try {
-    let generated: string | null = null;
+    let generated: { token: string; path: string } | null = null;
     if (config.auth && config.tokens.length === 0) {
       const { token, path, created } = await loadOrCreateToken(config.dataDir);
       config = Object.freeze({ ...config, tokens: Object.freeze([token]) });
-      if (created) generated = token;
+      if (created) generated = { token, path };
       else io.err(`using the bearer token kept in ${path}`);
     }
     if (config.seedDir) {
-      const seeded = await seedStore(store, config.seedDir, config.maxSize);
+      const seeded = await seedStore(store, config.seedDir, config.maxSize).catch((error: unknown) => {
+        throw new StartError(`cannot seed from ${config.seedDir}: ${(error as Error).message}`);
+      });
       if (seeded.length > 0) io.err(`seeded ${seeded.length} sample documents: ${seeded.join(", ")}`);
     }
-    const app = createApp({ config, store, log: io.err }).listen({
-      hostname: config.host,
-      port: config.port,
-    });
+    let app: ReturnType<typeof createApp>;
+    try {
+      app = createApp({ config, store, log: io.err }).listen({ hostname: config.host, port: config.port });
+    } catch {
+      throw new StartError(
+        `cannot listen on ${config.host}:${config.port}: is the port in use or the address wrong?`,
+      );
+    }
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const base = `http://${host}:${app.server?.port}${config.basePath}`;
     io.out(`listening on ${base}`);
     if (generated) {
       // Printed once, on the start that generated it; later starts name the file that keeps it.
-      io.err(`generated a bearer token, kept in ${config.dataDir}/auth-token (owner-only):\n  ${generated}`);
+      io.err(`generated a bearer token, kept in ${generated.path} (owner-only):\n  ${generated.token}`);
       io.err(
-        `try: curl -H 'Authorization: Bearer ${generated}' -H 'Content-Type: text/plain' --data-binary 'hello' ${base}/Binary`,
+        `try: curl -H 'Authorization: Bearer ${generated.token}' -H 'Content-Type: text/plain' --data-binary 'hello' ${base}/Binary`,
       );
     }
-    if (!config.auth)
+    if (!config.auth) {
       io.err("authentication is OFF: anyone who can reach this port can read and write documents");
-    await new Promise<void>((resolve) => {
-      signals.once("SIGINT", resolve);
-      signals.once("SIGTERM", resolve);
-    });
+    }
+    await stopped;
     io.err("stopping: finishing requests in flight");
     await app.stop();
     return EXIT.ok;
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    io.err(`fhirbin: ${error.message}`);
+    return EXIT.failure;
   } finally {
     await store.close();
   }
+}
+
+/** A start-up failure the user can act on: reported in one line, no stack. */
+class StartError extends Error {
+  override name = "StartError";
 }

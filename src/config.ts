@@ -153,6 +153,9 @@ export function loadConfig(
 ): Config {
   const problems: string[] = [];
   const flags = parseFlags(argv, problems);
+  // Problems name where the bad value came from: the flag, or the environment variable.
+  const source = (name: OptionName): string =>
+    flags[name] !== undefined ? `--${name}` : SERVE_OPTIONS[name].env;
   const pick = (name: OptionName): string | undefined => {
     const flag = flags[name];
     if (flag !== undefined) return Array.isArray(flag) ? flag.join(",") : flag;
@@ -163,12 +166,13 @@ export function loadConfig(
   const host = pick("host") ?? "127.0.0.1";
   const portText = pick("port") ?? "8080";
   const port = /^\d{1,5}$/.test(portText) && Number(portText) <= 65535 ? Number(portText) : Number.NaN;
-  if (Number.isNaN(port)) problems.push(`--port: ${JSON.stringify(portText)} is not a port number (0-65535)`);
+  if (Number.isNaN(port))
+    problems.push(`${source("port")}: ${JSON.stringify(portText)} is not a port number (0-65535)`);
 
   const basePathText = pick("base-path") ?? "/fhir";
   const basePath = basePathText.replace(/\/+$/, "");
   if (basePath !== "" && !/^(\/[A-Za-z0-9._~-]+)+$/.test(basePath)) {
-    problems.push(`--base-path: ${JSON.stringify(basePathText)} must look like /fhir`);
+    problems.push(`${source("base-path")}: ${JSON.stringify(basePathText)} must look like /fhir`);
   }
 
   const publicUrlText = pick("public-url");
@@ -177,7 +181,7 @@ export function loadConfig(
     const url = URL.parse(publicUrlText);
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash) {
       problems.push(
-        `--public-url: ${JSON.stringify(publicUrlText)} must be an http(s) URL such as https://host/fhir`,
+        `${source("public-url")}: ${JSON.stringify(publicUrlText)} must be an http(s) URL such as https://host/fhir`,
       );
     } else {
       publicUrl = url.href.replace(/\/+$/, "");
@@ -186,15 +190,17 @@ export function loadConfig(
 
   const versionText = (pick("fhir-version") ?? "STU3").toUpperCase();
   const fhirVersion = FHIR_VERSIONS[versionText as FhirVersionName];
-  if (!fhirVersion) problems.push(`--fhir-version: ${JSON.stringify(versionText)} must be STU3, R4 or DSTU2`);
+  if (!fhirVersion)
+    problems.push(`${source("fhir-version")}: ${JSON.stringify(versionText)} must be STU3, R4 or DSTU2`);
 
   const sizeText = pick("max-size") ?? "512MiB";
   const maxSize = parseSize(sizeText);
-  if (maxSize === null) problems.push(`--max-size: ${JSON.stringify(sizeText)} is not a size such as 64MiB`);
+  if (maxSize === null || maxSize < 1)
+    problems.push(`${source("max-size")}: ${JSON.stringify(sizeText)} is not a size such as 64MiB`);
 
   const authText = (pick("auth") ?? "on").toLowerCase();
   if (authText !== "on" && authText !== "off")
-    problems.push(`--auth: ${JSON.stringify(authText)} must be on or off`);
+    problems.push(`${source("auth")}: ${JSON.stringify(authText)} must be on or off`);
 
   const tokens = (pick("token") ?? "")
     .split(",")
@@ -202,7 +208,7 @@ export function loadConfig(
     .filter(Boolean);
   for (const token of tokens) {
     if (token.length < 16 || !B64TOKEN.test(token)) {
-      problems.push("--token: a token must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + /");
+      problems.push(`${source("token")}: a token must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + /`);
       break;
     }
   }

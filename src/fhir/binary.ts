@@ -150,7 +150,8 @@ function checkedBinary(
     throw new FhirError(400, "value", "Binary.id must be a string");
   const present = payloads.filter((payload) => payload !== undefined);
   if (present.length > 1) throw new FhirError(400, "structure", "Binary has both content and data");
-  const payload = present[0] ?? "";
+  // An element present without a value (`"data": null`, `<data>..</data>`) is malformed, not empty content.
+  const payload = present.length === 0 ? "" : present[0];
   if (typeof payload !== "string")
     throw new FhirError(400, "value", "Binary payload must be a base64 string");
   return {

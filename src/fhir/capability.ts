@@ -22,11 +22,12 @@ export function toCapabilityStatement({ version, software, url, date, auth }: Ca
   };
   // conditionalRead arrived in STU3.
   if (version.name !== "DSTU2") resource.conditionalRead = "full-support";
+  // Element order differs: DSTU2 Conformance has publisher before date, STU3 and R4 the reverse.
+  const dated = version.name === "DSTU2" ? { publisher: "fhirbin", date } : { date, publisher: "fhirbin" };
   const statement: Resource = {
     resourceType: version.capabilityType,
     status: "active",
-    date,
-    publisher: "fhirbin",
+    ...dated,
     kind: "instance",
     software,
     implementation: { description: "fhirbin: FHIR Binary server", url },

@@ -11,6 +11,23 @@ export const FHIR_NS = "http://hl7.org/fhir";
 /** A parsed element: attributes under `@name`, children by name (arrays when repeated). */
 export type XmlNode = { [key: string]: XmlNode | XmlNode[] | string };
 
+const PREDEFINED: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+/**
+ * Decodes the five predefined entities and character references (XML 1.0 section 4.1); any other `&` is not
+ * well-formed. Done here rather than by the parser, which handles either too little or HTML's entities too.
+ */
+function decodeReferences(text: string): string {
+  return text.replace(/&([^;&]*);?/g, (whole, body: string) => {
+    const code = /^#x([0-9a-fA-F]{1,6})$/.exec(body)?.[1] ?? /^#([0-9]{1,7})$/.exec(body)?.[1];
+    const point = code === undefined ? Number.NaN : Number.parseInt(code, body.startsWith("#x") ? 16 : 10);
+    const named = PREDEFINED[body];
+    if (whole.endsWith(";") && named !== undefined && Object.hasOwn(PREDEFINED, body)) return named;
+    if (whole.endsWith(";") && point >= 1 && point <= 0x10ffff) return String.fromCodePoint(point);
+    throw new FhirError(400, "structure", `Malformed XML: invalid reference ${JSON.stringify(whole)}`);
+  });
+}
+
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: "@",
@@ -18,9 +35,9 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
-  // Only the five predefined entities and character references: DTDs are refused before parsing.
-  processEntities: true,
-  htmlEntities: false,
+  processEntities: false,
+  attributeValueProcessor: (_name: string, value: string) => decodeReferences(value),
+  tagValueProcessor: (_name: string, value: string) => decodeReferences(value),
 });
 
 /**

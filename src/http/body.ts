@@ -134,7 +134,9 @@ export async function readWriteInput(request: Request, maxSize: number): Promise
 export function preferredReturn(
   header: string | null,
 ): "minimal" | "representation" | "OperationOutcome" | null {
-  const match = /(?:^|[,;\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(header ?? "");
+  const match = /(?:^|[,;\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?(?=$|[,;\s])/i.exec(
+    header ?? "",
+  );
   const value = match?.[1]?.toLowerCase();
   if (value === "minimal") return "minimal";
   if (value === "representation") return "representation";

@@ -16,8 +16,12 @@ export function httpDate(iso: string): string {
 
 /** The opaque part of each entity tag in a list (`W/"3", "4"` -> 3, 4), or `*`. */
 function entityTags(header: string): string[] {
-  if (header.trim() === "*") return ["*"];
   return [...header.matchAll(/(?:W\/)?"([^"]*)"/g)].map((match) => match[1] ?? "");
+}
+
+/** Only a bare `*` is the wildcard (RFC 9110 section 13.1.1); `"*"` is an ordinary tag. */
+function isWildcard(header: string): boolean {
+  return header.trim() === "*";
 }
 
 /**
@@ -25,7 +29,7 @@ function entityTags(header: string): string[] {
  * (RFC 9110 section 13.1.2): `W/"3"` and `"3"` both match version 3.
  */
 export function noneMatchHits(header: string, versionId: number): boolean {
-  return entityTags(header).some((tag) => tag === "*" || tag === String(versionId));
+  return isWildcard(header) || entityTags(header).includes(String(versionId));
 }
 
 /** If-Modified-Since: true when the resource has not changed since the given date (304). */
@@ -39,8 +43,8 @@ export function notModifiedSince(header: string, lastUpdated: string): boolean {
  * that names no version fhirbin could have issued (`W/"0"`, `W/"abc"`) becomes 0, which never matches: 412.
  */
 export function parseIfMatch(header: string): number | "*" {
+  if (isWildcard(header)) return "*";
   const [tag, ...more] = entityTags(header);
-  if (tag === "*") return "*";
   if (tag === undefined || more.length > 0) {
     throw new FhirError(400, "value", `If-Match must be one entity tag, such as W/"3"`);
   }

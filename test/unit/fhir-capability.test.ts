@@ -1,0 +1,96 @@
+/**
+ * `GET [base]/metadata` (fhir-binary-rules.md section 7) in each release's own shape: DSTU2 Conformance
+ * with acceptUnknown and no conditionalRead, STU3 CapabilityStatement with acceptUnknown, R4 without it.
+ */
+import { expect, test } from "bun:test";
+import { type CapabilityOptions, toCapabilityStatement } from "../../src/fhir/capability.ts";
+import type { Resource } from "../../src/fhir/outcome.ts";
+import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
+import { toXml } from "../../src/fhir/xml.ts";
+
+const OPTIONS: Omit<CapabilityOptions, "version"> = {
+  software: { name: "fhirbin", version: "0.1.0" },
+  url: "http://127.0.0.1:8080/fhir",
+  date: "2024-05-06T07:08:09Z",
+  auth: true,
+};
+
+const INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "create"].map((code) => ({
+  code,
+}));
+const BINARY = {
+  type: "Binary",
+  interaction: INTERACTIONS,
+  versioning: "versioned-update",
+  readHistory: true,
+  updateCreate: true,
+};
+const AUTH_ON = "Every request except GET /metadata needs Authorization: Bearer <token> (RFC 6750).";
+const AUTH_OFF = "Authentication is switched off on this server.";
+
+/** The statement every release shares, with the release-specific parts filled in. */
+function expected(
+  resourceType: string,
+  fhirVersion: string,
+  extra: { acceptUnknown?: "no"; conditionalRead?: "full-support"; security?: string },
+): Resource {
+  const { acceptUnknown, conditionalRead, security = AUTH_ON } = extra;
+  return {
+    resourceType,
+    status: "active",
+    date: OPTIONS.date,
+    publisher: "fhirbin",
+    kind: "instance",
+    software: OPTIONS.software,
+    implementation: { description: "fhirbin: FHIR Binary server", url: OPTIONS.url },
+    fhirVersion,
+    ...(acceptUnknown ? { acceptUnknown } : {}),
+    format: ["json", "xml"],
+    rest: [
+      {
+        mode: "server",
+        security: { description: security },
+        resource: [conditionalRead ? { ...BINARY, conditionalRead } : BINARY],
+      },
+    ],
+  };
+}
+
+test.each([
+  ["DSTU2", false, expected("Conformance", "1.0.2", { acceptUnknown: "no" })],
+  [
+    "STU3",
+    false,
+    expected("CapabilityStatement", "3.0.2", { acceptUnknown: "no", conditionalRead: "full-support" }),
+  ],
+  ["R4", false, expected("CapabilityStatement", "4.0.1", { conditionalRead: "full-support" })],
+  [
+    "R4",
+    true,
+    expected("CapabilityStatement", "4.0.1", { conditionalRead: "full-support", security: AUTH_OFF }),
+  ],
+] as const)("%s (auth off: %p)", (name, authOff, statement) => {
+  const resource = toCapabilityStatement({ ...OPTIONS, version: FHIR_VERSIONS[name], auth: !authOff });
+  expect(resource).toEqual(statement);
+});
+
+// Element order of the release's definition (DSTU2 Conformance has publisher before date; STU3 moved date up).
+const STU3_ORDER = ["status", "date", "publisher", "kind", "software", "implementation", "fhirVersion"];
+test.each([
+  ["DSTU2", ["status", "publisher", "date", "kind", "software", "implementation", "fhirVersion"]],
+  ["STU3", STU3_ORDER],
+  ["R4", STU3_ORDER],
+] as const)("%s elements are in spec order", (name, order) => {
+  const resource = toCapabilityStatement({ ...OPTIONS, version: FHIR_VERSIONS[name] });
+  // The XML form is written in insertion order, so it must follow the element order of the release.
+  const all = ["resourceType", ...order, "acceptUnknown", "format", "rest"];
+  expect(Object.keys(resource)).toEqual(all.filter((key) => key in resource));
+  expect(Object.keys((resource.rest as Record<string, unknown>[])[0] ?? {})).toEqual([
+    "mode",
+    "security",
+    "resource",
+  ]);
+  expect(toXml(resource).startsWith(`<?xml version="1.0" encoding="UTF-8"?><${resource.resourceType} `)).toBe(
+    true,
+  );
+});
