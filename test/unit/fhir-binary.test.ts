@@ -14,9 +14,9 @@ import {
   SUBSETTED,
   toBinaryResource,
 } from "../../src/fhir/binary.ts";
-import { FhirError } from "../../src/fhir/errors.ts";
 import type { FhirFormat } from "../../src/fhir/format.ts";
 import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
+import { errorOf } from "./expect-error.ts";
 
 const { DSTU2, STU3, R4 } = FHIR_VERSIONS;
 const LAST_UPDATED = "2024-05-06T07:08:09.123Z";
@@ -29,18 +29,6 @@ const HEADER: BinaryHeader = {
 };
 const META = { versionId: "2", lastUpdated: LAST_UPDATED };
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-/** The status and issue code of the FhirError `f` throws. */
-function errorOf(f: () => unknown): { status: number; code: string } {
-  try {
-    f();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FhirError);
-    const { status, code } = error as FhirError;
-    return { status, code };
-  }
-  throw new Error("expected a FhirError");
-}
 
 /** A deterministic pseudo-random generator (mulberry32), so a failure can be reproduced. */
 function random(seed: number): () => number {

@@ -4,7 +4,6 @@
  * the release, and a legacy DSTU2 MIME type gets the same type back.
  */
 import { describe, expect, test } from "bun:test";
-import { FhirError } from "../../src/fhir/errors.ts";
 import {
   type FhirFormat,
   negotiateBinary,
@@ -14,20 +13,9 @@ import {
   type Representation,
 } from "../../src/fhir/format.ts";
 import { FHIR_VERSIONS, type FhirVersionName } from "../../src/fhir/version.ts";
+import { errorOf } from "./expect-error.ts";
 
 const { DSTU2, STU3, R4 } = FHIR_VERSIONS;
-
-/** The status and issue code of the FhirError `f` throws; fails the test when it throws nothing else. */
-function errorOf(f: () => unknown): { status: number; code: string } {
-  try {
-    f();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FhirError);
-    const { status, code } = error as FhirError;
-    return { status, code };
-  }
-  throw new Error("expected a FhirError");
-}
 
 const fhir = (syntax: "json" | "xml", mime: string, version: FhirVersionName): FhirFormat => ({
   syntax,

@@ -3,23 +3,11 @@
  * order, every resource in the FHIR namespace, and a parser that refuses DTDs.
  */
 import { describe, expect, test } from "bun:test";
-import { FhirError } from "../../src/fhir/errors.ts";
 import type { Resource } from "../../src/fhir/outcome.ts";
 import { escapeAttribute, FHIR_NS, parseXml, toXml } from "../../src/fhir/xml.ts";
+import { errorOf } from "./expect-error.ts";
 
 const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
-
-/** The status and issue code of the FhirError `f` throws. */
-function errorOf(f: () => unknown): { status: number; code: string } {
-  try {
-    f();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FhirError);
-    const { status, code } = error as FhirError;
-    return { status, code };
-  }
-  throw new Error("expected a FhirError");
-}
 
 test.each([
   ["plain", "plain"],
