@@ -1,10 +1,21 @@
 /** Builds the fhirbin application; it never listens (main.ts does, tests use port 0). */
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
+import { auditObserver, corsPolicy, smartRoutes } from "./http/auth.ts";
 import { binaryRoutes } from "./http/binary.ts";
 import { wrappedLimit } from "./http/body.ts";
+// API docs (issue 7).
+import { docsRoutes } from "./http/docs.ts";
 import { errorHandler } from "./http/errors.ts";
+import { requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
+import { countingStore, createMetrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
+// Search (issue 6).
+import { searchRoutes } from "./http/search.ts";
+// Demo web app (issue 7).
+import { webRoutes } from "./http/web.ts";
+import { isIndexed } from "./search/indexed-store.ts";
+import type { AuditSink } from "./security/audit.ts";
 import type { Store } from "./store/types.ts";
 
 export interface AppDeps {
@@ -12,9 +23,18 @@ export interface AppDeps {
   store: Store;
   /** Where operational log lines go (stderr in the executable). */
   log: (line: string) => void;
+  /** Extra `/readyz` checks by name (the store's writability is always checked); none by default. */
+  ready?: Readonly<Record<string, ReadinessCheck>>;
+  /** Where the audit trail of Binary requests goes (`<data>/audit` in the executable); none by default. */
+  audit?: AuditSink;
 }
 
-export function createApp({ config, store, log }: AppDeps) {
+export function createApp({ config, store: rawStore, log, ready, audit }: AppDeps) {
+  const metrics = createMetrics();
+  const store = countingStore(rawStore, metrics);
+  // Search (issue 6): a store with a search index gets the search routes. Its `catchingUp` is what a
+  // readiness check can report (`ready: { searchIndex: () => !store.catchingUp }`).
+  const indexed = isIndexed(rawStore) ? rawStore : null;
   return new Elysia({
     name: "fhirbin",
     serve: {
@@ -27,7 +47,15 @@ export function createApp({ config, store, log }: AppDeps) {
       idleTimeout: 0,
     },
   })
+    .use(requestObserver({ format: config.logFormat, log, metrics, basePath: config.basePath }))
+    .use(corsPolicy(config.corsOrigins))
+    .use(auditObserver({ basePath: config.basePath, sink: audit }))
     .use(errorHandler(config.fhirVersion, log))
+    .use(opsRoutes({ store, metrics, ...(ready ? { checks: ready } : {}) }))
+    .use(docsRoutes(config))
+    .use(webRoutes(config))
     .use(metadataRoutes(config))
+    .use(smartRoutes(config))
+    .use(indexed ? searchRoutes({ config, store: indexed }) : new Elysia({ name: "fhirbin-no-search" }))
     .use(binaryRoutes({ config, store }));
 }

@@ -1,11 +1,27 @@
 /** The command line: subcommands, help and the serve life cycle. Returns exit statuses; never exits. */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
 import { type Config, ConfigError, loadConfig, SERVE_OPTIONS } from "./config.ts";
+// Search (issue 6): the reindex subcommand.
+import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
+import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
 import { seedStore } from "./seed.ts";
 import { createStore } from "./store/index.ts";
 import { StoreOpenError } from "./store/types.ts";
+import {
+  collectGarbage,
+  type GcResult,
+  type Orphan,
+  VerifyError,
+  type VerifyProgress,
+  type VerifyReport,
+  verifyStore,
+} from "./store/verify.ts";
+import { runExport } from "./tools/export.ts";
+import { runImport, type ToolIo } from "./tools/import.ts";
 
 export interface Io {
   out: (line: string) => void;
@@ -25,10 +41,32 @@ function helpText(): string {
     "",
     "Usage:",
     "  fhirbin [serve] [options]   serve the FHIR Binary API (the default)",
+    "  fhirbin verify [options]    check a data directory; exit status 1 on any integrity finding",
+    "  fhirbin reindex [--data DIR]  rebuild the search index from the sidecars",
+    "  fhirbin import PATH... [--data DIR | --url URL --token T] [--security-context Patient/1]",
+    "                 [--id-from-filename] [--json] [--force] [--progress]",
+    "                              import files and folders; already stored content is skipped",
+    "  fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL --token T]",
+    "  fhirbin export --all DIR [--data DIR]",
+    "                              write a document, or every document with its metadata, to files",
+    "  fhirbin audit [--id ID] [--since TIME] [--data DIR]",
+    "                              print the audit trail's events on Binaries",
     "  fhirbin --help | --version",
     "",
     "Options of serve (flags win over environment variables, which win over defaults):",
     ...options,
+    "",
+    "Options of verify (every sidecar, blob size and SHA-256, versions 1..n; orphans are listed, not findings):",
+    "  --data DIR            data directory [FHIRBIN_DATA] (default ./data/store)",
+    "  --sample PCT          recompute the SHA-256 of this percentage of blobs (default 100)",
+    "  --gc                  remove orphans (temp files, unreferenced blobs, empty id directories); refused",
+    "                        while a server holds the data directory or when there are findings",
+    "  --grace DURATION      with --gc, keep blobs and directories younger than this (default 1h; 0s, 30m, 2d)",
+    "  --json                print the report as one JSON object",
+    "",
+    REINDEX_HELP,
+    "",
+    AUDIT_HELP,
   ].join("\n");
 }
 
@@ -48,6 +86,11 @@ export async function runCli(
     io.out(pkg.version);
     return EXIT.ok;
   }
+  if (first === "verify") return verify(rest, env, io);
+  if (first === "audit") return runAudit(rest, env, io);
+  if (first === "reindex") return runReindex(rest, env, io);
+  if (first === "import") return runImport(rest, env, toolIo(io));
+  if (first === "export") return runExport(rest, env, toolIo(io));
   if (first !== undefined && !first.startsWith("-") && first !== "serve") {
     io.err(`fhirbin: unknown command ${JSON.stringify(first)}; see fhirbin --help`);
     return EXIT.usage;
@@ -75,7 +118,7 @@ type Signals = NonNullable<Parameters<typeof runCli>[3]>;
 async function serve(config: Config, io: Io, signals: Signals): Promise<number> {
   let store: Awaited<ReturnType<typeof createStore>>;
   try {
-    store = await createStore(config.dataDir);
+    store = await createStore(config.dataDir, { log: io.err });
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     io.err(`fhirbin: ${error.message}`);
@@ -88,7 +131,8 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
   });
   try {
     let generated: { token: string; path: string } | null = null;
-    if (config.auth && config.tokens.length === 0) {
+    // A token is generated only when no way to authenticate is configured at all.
+    if (config.auth && config.tokens.length === 0 && config.scopedTokens.length === 0 && !config.jwt) {
       const { token, path, created } = await loadOrCreateToken(config.dataDir);
       config = Object.freeze({ ...config, tokens: Object.freeze([token]) });
       if (created) generated = { token, path };
@@ -100,16 +144,23 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
       });
       if (seeded.length > 0) io.err(`seeded ${seeded.length} sample documents: ${seeded.join(", ")}`);
     }
+    // Every request on a Binary is recorded in <data>/audit (issue 5); tokens never reach it.
+    const audit = createAuditLog(join(config.dataDir, "audit"), io.err);
     let app: ReturnType<typeof createApp>;
     try {
-      app = createApp({ config, store, log: io.err }).listen({ hostname: config.host, port: config.port });
+      app = createApp({ config, store, log: io.err, audit }).listen({
+        hostname: config.host,
+        port: config.port,
+        // HTTPS served directly by Bun.serve when --tls-cert and --tls-key are given.
+        ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
+      });
     } catch {
       throw new StartError(
         `cannot listen on ${config.host}:${config.port}: is the port in use or the address wrong?`,
       );
     }
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    const base = `http://${host}:${app.server?.port}${config.basePath}`;
+    const base = `${config.tls ? "https" : "http"}://${host}:${app.server?.port}${config.basePath}`;
     io.out(`listening on ${base}`);
     if (generated) {
       // Printed once, on the start that generated it; later starts name the file that keeps it.
@@ -124,6 +175,7 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
     await stopped;
     io.err("stopping: finishing requests in flight");
     await app.stop();
+    await audit.flush();
     return EXIT.ok;
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
@@ -134,7 +186,170 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
   }
 }
 
+/** The tools' output: the CLI's lines plus the terminal for progress lines, when stderr is one. */
+function toolIo(io: Io): ToolIo {
+  const tty = process.stderr.isTTY === true;
+  return {
+    ...io,
+    terminal: tty
+      ? { write: (text) => process.stderr.write(text), columns: process.stderr.columns || 80 }
+      : null,
+  };
+}
+
 /** A start-up failure the user can act on: reported in one line, no stack. */
 class StartError extends Error {
   override name = "StartError";
+}
+
+/** Orphans listed one per line in the human report; the JSON report lists them all. */
+const ORPHANS_LISTED = 20;
+
+async function verify(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: Io,
+): Promise<number> {
+  let values: {
+    data?: string;
+    sample?: string;
+    gc?: boolean;
+    grace?: string;
+    json?: boolean;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        data: { type: "string" },
+        sample: { type: "string" },
+        gc: { type: "boolean" },
+        grace: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    io.err(`fhirbin verify: ${error instanceof Error ? error.message : String(error)}; see fhirbin --help`);
+    return EXIT.usage;
+  }
+  if (values.help) {
+    io.out(helpText());
+    return EXIT.ok;
+  }
+  const problems: string[] = [];
+  const sample = values.sample === undefined ? 100 : parsePercent(values.sample);
+  if (sample === null) problems.push(`--sample: ${JSON.stringify(values.sample)} must be a percentage 0-100`);
+  const graceMs = parseDuration(values.grace ?? "1h");
+  if (graceMs === null) problems.push(`--grace: ${JSON.stringify(values.grace)} must be a duration like 30m`);
+  if (values.grace !== undefined && !values.gc) problems.push("--grace: only applies with --gc");
+  if (problems.length > 0 || sample === null || graceMs === null) {
+    io.err("fhirbin verify: invalid arguments:");
+    for (const problem of problems) io.err(`  - ${problem}`);
+    return EXIT.usage;
+  }
+  const dataDir = values.data ?? (env.FHIRBIN_DATA || "./data/store");
+
+  let report: VerifyReport;
+  const progress = terminalProgress();
+  try {
+    report = await verifyStore(dataDir, { sample, onProgress: progress?.show });
+  } catch (error) {
+    if (!(error instanceof VerifyError)) throw error;
+    io.err(`fhirbin verify: ${error.message}`);
+    return EXIT.failure;
+  } finally {
+    progress?.clear();
+  }
+  let gc: GcResult | null = null;
+  let gcRefused: string | null = null;
+  if (values.gc) {
+    try {
+      gc = await collectGarbage(dataDir, { graceMs });
+    } catch (error) {
+      if (!(error instanceof VerifyError || error instanceof StoreOpenError)) throw error;
+      gcRefused = error.message;
+    }
+  }
+
+  if (values.json) {
+    io.out(JSON.stringify({ dataDir, ...report, gc, gcRefused }));
+  } else {
+    for (const { path, problem } of report.findings) io.out(`finding: ${path}: ${problem}`);
+    for (const item of report.orphans.slice(0, ORPHANS_LISTED)) io.out(`orphan: ${describeOrphan(item)}`);
+    if (report.orphans.length > ORPHANS_LISTED)
+      io.out(`orphan: ... and ${report.orphans.length - ORPHANS_LISTED} more (--json lists them all)`);
+    io.out(summary(dataDir, report, sample));
+    if (gc) {
+      io.out(
+        `gc: removed ${gc.removed.length} orphans (${formatBytes(sumBytes(gc.removed))}); ` +
+          `kept ${gc.kept.length} younger than ${values.grace ?? "1h"}`,
+      );
+    }
+  }
+  if (gcRefused) io.err(`fhirbin verify: --gc refused: ${gcRefused}`);
+  return report.findings.length > 0 || gcRefused ? EXIT.failure : EXIT.ok;
+}
+
+function summary(dataDir: string, report: VerifyReport, sample: number): string {
+  const { ids, versions, deletions, blobs, bytes, hashed, findings, orphans, elapsedMs } = report;
+  return (
+    `verified ${dataDir} in ${(elapsedMs / 1000).toFixed(1)} s: ${ids} ids, ${versions} versions ` +
+    `(${deletions} deletions), ${blobs} blobs of ${formatBytes(bytes)}, ${hashed} hashed (sample ${sample}%); ` +
+    `${findings.length} findings, ${orphans.length} orphans (${formatBytes(sumBytes(orphans))})`
+  );
+}
+
+function describeOrphan({ kind, path, bytes, modified }: Orphan): string {
+  return `${kind} ${path} (${formatBytes(bytes)}, modified ${new Date(modified).toISOString()})`;
+}
+
+/** A progress line rewritten in place on stderr, only when stderr is a terminal. */
+function terminalProgress(): { show: (progress: VerifyProgress) => void; clear: () => void } | null {
+  if (!process.stderr.isTTY) return null;
+  let shown = false;
+  return {
+    show: ({ files, bytes, elapsedMs }) => {
+      const seconds = Math.max(elapsedMs / 1000, 0.001);
+      shown = true;
+      process.stderr.write(
+        `\r\x1b[K${files} files (${Math.round(files / seconds)}/s), ` +
+          `${formatBytes(bytes)} hashed (${formatBytes(bytes / seconds)}/s)`,
+      );
+    },
+    clear: () => {
+      if (shown) process.stderr.write("\r\x1b[K");
+    },
+  };
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
+
+/** Parses `0s`, `90s`, `30m`, `1h`, `2d` into milliseconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  return match ? Number(match[1]) * (DURATION_UNITS[match[2] as string] as number) : null;
+}
+
+function parsePercent(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const value = match ? Number(match[1]) : Number.NaN;
+  return value >= 0 && value <= 100 ? value : null;
+}
+
+function sumBytes(items: readonly { bytes: number }[]): number {
+  return items.reduce((total, item) => total + item.bytes, 0);
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }

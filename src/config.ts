@@ -2,8 +2,12 @@
  * Configuration is data: flags win over environment variables, which win over defaults. Validated once,
  * every problem reported together, then frozen.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { FHIR_VERSIONS, type FhirVersion, type FhirVersionName } from "./fhir/version.ts";
+import { isOriginSetting } from "./security/cors.ts";
+import { algorithmOfPem, type JwtSettings, MIN_SECRET_BYTES, parseJwks } from "./security/jwt.ts";
+import { parseTokenFile, type ScopedToken } from "./security/token-file.ts";
 
 export interface Config {
   host: string;
@@ -17,10 +21,25 @@ export interface Config {
   /** Largest content accepted, in bytes. */
   maxSize: number;
   tokens: readonly string[];
+  /** Static tokens with SMART scopes, from `--token-file`. */
+  scopedTokens: readonly ScopedToken[];
+  /** Media types refused on upload (lower-case `type/subtype`), e.g. executables. */
+  denyTypes: readonly string[];
+  /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
+  corsOrigins: readonly string[];
+  /** PEM certificate chain and private key to serve HTTPS, or null for plain HTTP. */
+  tls: Readonly<{ cert: string; key: string }> | null;
+  /** JWT bearer tokens, or null when no JWT key is configured. */
+  jwt: Readonly<JwtSettings> | null;
   auth: boolean;
   /** Folder of sample documents imported on start when their ids are new (the demo). */
   seedDir: string | null;
+  /** The request log on stderr: one line per request, as text or JSON, or none. */
+  logFormat: LogFormat;
 }
+
+/** The formats of the request log (`--log-format`). */
+export type LogFormat = "text" | "json" | "off";
 
 /** Invalid configuration: every problem found, one per line. */
 export class ConfigError extends Error {
@@ -71,6 +90,68 @@ export const SERVE_OPTIONS = {
     value: "TOKEN",
     help: "accepted bearer token, repeatable (env: comma-separated)",
   },
+  "token-file": {
+    type: "string",
+    env: "FHIRBIN_TOKEN_FILE",
+    value: "FILE",
+    help: "static tokens with SMART scopes, one token and its scopes a line",
+  },
+  "jwt-secret": {
+    type: "string",
+    env: "FHIRBIN_JWT_SECRET",
+    value: "SECRET",
+    help: "accept HS256 JWTs signed with this secret (32+ bytes)",
+  },
+  "jwt-public-key": {
+    type: "string",
+    env: "FHIRBIN_JWT_PUBLIC_KEY",
+    value: "FILE",
+    help: "accept RS256/ES256 JWTs signed by this PEM public key",
+  },
+  jwks: {
+    type: "string",
+    env: "FHIRBIN_JWKS",
+    value: "FILE",
+    help: "accept RS256/ES256 JWTs signed by a key of this JWKS file",
+  },
+  "jwt-issuer": {
+    type: "string",
+    env: "FHIRBIN_JWT_ISSUER",
+    value: "ISS",
+    help: "required JWT iss",
+  },
+  "jwt-audience": {
+    type: "string",
+    env: "FHIRBIN_JWT_AUDIENCE",
+    value: "AUD",
+    help: "required JWT aud",
+  },
+  "deny-types": {
+    type: "string",
+    multiple: true,
+    env: "FHIRBIN_DENY_TYPES",
+    value: "TYPE",
+    help: "refuse uploads of this media type (415), repeatable (env: comma-separated)",
+  },
+  "cors-origin": {
+    type: "string",
+    multiple: true,
+    env: "FHIRBIN_CORS_ORIGINS",
+    value: "ORIGIN",
+    help: "allow browser apps from ORIGIN (or *), repeatable (env: comma-separated)",
+  },
+  "tls-cert": {
+    type: "string",
+    env: "FHIRBIN_TLS_CERT",
+    value: "FILE",
+    help: "serve HTTPS with this PEM certificate (chain); needs --tls-key",
+  },
+  "tls-key": {
+    type: "string",
+    env: "FHIRBIN_TLS_KEY",
+    value: "FILE",
+    help: "the PEM private key of --tls-cert",
+  },
   auth: {
     type: "string",
     env: "FHIRBIN_AUTH",
@@ -82,6 +163,12 @@ export const SERVE_OPTIONS = {
     env: "FHIRBIN_SEED",
     value: "DIR",
     help: "import the files of DIR whose ids are new",
+  },
+  "log-format": {
+    type: "string",
+    env: "FHIRBIN_LOG_FORMAT",
+    value: "text|json|off",
+    help: "request log on stderr, one line per request (default text)",
   },
 } as const;
 
@@ -213,6 +300,52 @@ export function loadConfig(
     }
   }
 
+  const logFormat = (pick("log-format") ?? "text").toLowerCase();
+  if (logFormat !== "text" && logFormat !== "json" && logFormat !== "off")
+    problems.push(`${source("log-format")}: ${JSON.stringify(logFormat)} must be text, json or off`);
+
+  const scopedTokens = loadTokenFile(pick("token-file"), source("token-file"), problems);
+  const jwt = loadJwtSettings(pick, source, problems);
+
+  const corsOrigins = (pick("cors-origin") ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (!isOriginSetting(origin))
+      problems.push(
+        `${source("cors-origin")}: ${JSON.stringify(origin)} must be * or an origin such as https://app.example.org`,
+      );
+  }
+
+  const denyTypes = (pick("deny-types") ?? "")
+    .split(",")
+    .map((type) => type.trim().toLowerCase())
+    .filter(Boolean);
+  for (const type of denyTypes) {
+    if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type))
+      problems.push(
+        `${source("deny-types")}: ${JSON.stringify(type)} must be a media type such as application/x-msdownload`,
+      );
+  }
+
+  const tlsCert = pick("tls-cert");
+  const tlsKey = pick("tls-key");
+  let tls: Config["tls"] = null;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    problems.push(
+      `${tlsCert === undefined ? source("tls-key") : source("tls-cert")}: --tls-cert and --tls-key go together`,
+    );
+  } else if (tlsCert !== undefined && tlsKey !== undefined) {
+    const cert = readText(tlsCert, source("tls-cert"), problems);
+    const key = readText(tlsKey, source("tls-key"), problems);
+    if (cert !== null && !cert.includes("-----BEGIN CERTIFICATE-----"))
+      problems.push(`${source("tls-cert")}: ${tlsCert} is not a PEM certificate`);
+    if (key !== null && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key))
+      problems.push(`${source("tls-key")}: ${tlsKey} is not a PEM private key`);
+    if (cert !== null && key !== null) tls = Object.freeze({ cert, key });
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     host,
@@ -223,7 +356,73 @@ export function loadConfig(
     fhirVersion: fhirVersion as FhirVersion,
     maxSize: maxSize as number,
     tokens: Object.freeze(tokens),
+    scopedTokens: Object.freeze(scopedTokens),
+    jwt,
+    denyTypes: Object.freeze(denyTypes),
+    corsOrigins: Object.freeze(corsOrigins),
+    tls,
     auth: authText === "on",
     seedDir: pick("seed") ?? null,
+    logFormat: logFormat as LogFormat,
   });
+}
+
+/** Reads `--token-file`; its problems name the line, never the token. */
+function loadTokenFile(path: string | undefined, source: string, problems: string[]): ScopedToken[] {
+  if (path === undefined) return [];
+  const text = readText(path, source, problems);
+  if (text === null) return [];
+  const parsed = parseTokenFile(text);
+  for (const problem of parsed.problems) problems.push(`${source} ${path}: ${problem}`);
+  return parsed.tokens;
+}
+
+/** The JWT settings, or null when none of `--jwt-secret`, `--jwt-public-key`, `--jwks` is given. */
+function loadJwtSettings(
+  pick: (name: OptionName) => string | undefined,
+  source: (name: OptionName) => string,
+  problems: string[],
+): Readonly<JwtSettings> | null {
+  const secret = pick("jwt-secret") ?? null;
+  if (secret !== null && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    problems.push(`${source("jwt-secret")}: the secret must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  const keyPath = pick("jwt-public-key");
+  let publicKeyPem: string | null = null;
+  if (keyPath !== undefined) {
+    publicKeyPem = readText(keyPath, source("jwt-public-key"), problems);
+    const alg = publicKeyPem === null ? null : algorithmOfPem(publicKeyPem);
+    if (alg !== null && typeof alg !== "string") {
+      problems.push(`${source("jwt-public-key")}: ${keyPath} ${alg.problem}`);
+    }
+  }
+  const jwksPath = pick("jwks");
+  let jwks: JwtSettings["jwks"] = null;
+  if (jwksPath !== undefined) {
+    const text = readText(jwksPath, source("jwks"), problems);
+    const parsed = text === null ? null : parseJwks(text);
+    if (parsed !== null && "problem" in parsed)
+      problems.push(`${source("jwks")}: ${jwksPath} ${parsed.problem}`);
+    else jwks = parsed;
+  }
+  const issuer = pick("jwt-issuer") ?? null;
+  const audience = pick("jwt-audience") ?? null;
+  if (secret === null && keyPath === undefined && jwksPath === undefined) {
+    if (issuer !== null || audience !== null) {
+      problems.push(
+        `${source(issuer !== null ? "jwt-issuer" : "jwt-audience")}: needs --jwt-secret, --jwt-public-key or --jwks`,
+      );
+    }
+    return null;
+  }
+  return Object.freeze({ secret, publicKeyPem, jwks, issuer, audience });
+}
+
+function readText(path: string, source: string, problems: string[]): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    problems.push(`${source}: cannot read ${path} (${(error as { code?: string }).code ?? "error"})`);
+    return null;
+  }
 }

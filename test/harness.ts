@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import type { AuditSink } from "../src/security/audit.ts";
 import { createStore } from "../src/store/index.ts";
 
 /** The token every in-process test server accepts. */
@@ -34,7 +35,13 @@ export interface TestServer extends AsyncDisposable {
  * `args` are extra CLI flags (e.g. ["--max-size", "1KiB"]); `driver: "memory"` uses the in-memory store.
  */
 export async function startServer(
-  options: { args?: string[]; env?: Record<string, string>; driver?: "fs" | "memory" } = {},
+  options: {
+    args?: string[];
+    env?: Record<string, string>;
+    driver?: "fs" | "memory";
+    /** Receives the audit trail (none by default). */
+    audit?: AuditSink;
+  } = {},
 ): Promise<TestServer> {
   const dir = tempDir();
   const config = loadConfig(
@@ -42,7 +49,7 @@ export async function startServer(
     options.env ?? {},
   );
   const store = await createStore(options.driver === "memory" ? "memory:" : config.dataDir);
-  const app = createApp({ config, store, log: () => {} });
+  const app = createApp({ config, store, log: () => {}, ...(options.audit ? { audit: options.audit } : {}) });
   const server = app.listen({ hostname: config.host, port: config.port });
   const origin = `http://127.0.0.1:${server.server?.port}`;
   const base = origin + config.basePath;

@@ -8,11 +8,22 @@ export interface CapabilityOptions {
   url: string;
   date: string;
   auth: boolean;
+  /** JWT bearer tokens with SMART scopes are accepted: the security section names the SMART service. */
+  smart?: boolean;
 }
 
 /** Describes the Binary endpoint fhirbin serves, in the release's own resource shape. */
-export function toCapabilityStatement({ version, software, url, date, auth }: CapabilityOptions): Resource {
+export function toCapabilityStatement({
+  version,
+  software,
+  url,
+  date,
+  auth,
+  smart = false,
+}: CapabilityOptions): Resource {
   const interactions = ["read", "vread", "update", "delete", "history-instance", "create"];
+  // Search (issue 6): search-type and history-type.
+  interactions.push("search-type", "history-type");
   const resource: Record<string, unknown> = {
     type: "Binary",
     interaction: interactions.map((code) => ({ code })),
@@ -22,6 +33,8 @@ export function toCapabilityStatement({ version, software, url, date, auth }: Ca
   };
   // conditionalRead arrived in STU3.
   if (version.name !== "DSTU2") resource.conditionalRead = "full-support";
+  // Search (issue 6): the parameters of GET [base]/Binary (fhir-binary-rules.md section 6).
+  resource.searchParam = searchParams(version);
   // Element order differs: DSTU2 Conformance has publisher before date, STU3 and R4 the reverse.
   const dated = version.name === "DSTU2" ? { publisher: "fhirbin", date } : { date, publisher: "fhirbin" };
   const statement: Resource = {
@@ -40,12 +53,57 @@ export function toCapabilityStatement({ version, software, url, date, auth }: Ca
     {
       mode: "server",
       security: {
+        ...(auth && smart ? { service: [smartService(version)] } : {}),
         description: auth
-          ? "Every request except GET /metadata needs Authorization: Bearer <token> (RFC 6750)."
+          ? smart
+            ? "Every request except GET /metadata needs Authorization: Bearer <token> (RFC 6750): a static " +
+              "token or a JWT with SMART on FHIR scopes on Binary (v1 and v2); see .well-known/smart-configuration."
+            : "Every request except GET /metadata needs Authorization: Bearer <token> (RFC 6750)."
           : "Authentication is switched off on this server.",
       },
       resource: [resource],
     },
   ];
   return statement;
+}
+
+/** The SMART-on-FHIR restful security service, in the release's code system. */
+function smartService(version: FhirVersion): Record<string, unknown> {
+  const system =
+    version.name === "R4"
+      ? "http://terminology.hl7.org/CodeSystem/restful-security-service"
+      : "http://hl7.org/fhir/restful-security-service";
+  return { coding: [{ system, code: "SMART-on-FHIR" }], text: "SMART on FHIR" };
+}
+
+// Search (issue 6) ------------------------------------------------------------------------------------------
+
+/**
+ * The search parameters fhirbin supports on Binary. `contenttype` is defined by DSTU2 and STU3 (R4 defines
+ * none for Binary, so it has no definition there); `_id` and `_lastUpdated` are common to all resources.
+ */
+function searchParams(version: FhirVersion): Record<string, unknown>[] {
+  const spec = "http://hl7.org/fhir/SearchParameter/";
+  return [
+    {
+      name: "contenttype",
+      ...(version.name === "R4" ? {} : { definition: `${spec}Binary-contenttype` }),
+      type: "token",
+      documentation:
+        "MIME type of the content; a type without parameters also matches it with any parameters",
+    },
+    {
+      name: "_id",
+      definition: `${spec}Resource-id`,
+      type: "token",
+      documentation: "Logical id (comma list)",
+    },
+    {
+      name: "_lastUpdated",
+      definition: `${spec}Resource-lastUpdated`,
+      type: "date",
+      documentation:
+        "When the version was stored; prefixes eq, gt, ge, lt, le; partial dates mean the whole range",
+    },
+  ];
 }

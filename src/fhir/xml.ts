@@ -17,7 +17,7 @@ const PREDEFINED: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">
  * Decodes the five predefined entities and character references (XML 1.0 section 4.1); any other `&` is not
  * well-formed. Done here rather than by the parser, which handles either too little or HTML's entities too.
  */
-function decodeReferences(text: string): string {
+export function decodeReferences(text: string): string {
   return text.replace(/&([^;&]*);?/g, (whole, body: string) => {
     const code = /^#x([0-9a-fA-F]{1,6})$/.exec(body)?.[1] ?? /^#([0-9]{1,7})$/.exec(body)?.[1];
     const point = code === undefined ? Number.NaN : Number.parseInt(code, body.startsWith("#x") ? 16 : 10);

@@ -1,6 +1,17 @@
-/** Static bearer tokens (CC: "All requests MUST contain a valid 'Authorization' header"). */
+/**
+ * Bearer authentication (CC: "All requests MUST contain a valid 'Authorization' header"): static tokens,
+ * static tokens with scopes, and JWTs; then SMART scope checks per interaction.
+ */
 import { timingSafeEqual } from "node:crypto";
+import { Elysia } from "elysia";
+import type { Config } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
+import { type AuditInteraction, type AuditSink, toAuditEvent } from "../security/audit.ts";
+import { corsHeaders } from "../security/cors.ts";
+import { createJwtVerifier, looksLikeJwt } from "../security/jwt.ts";
+import { type Interaction, type Permission, type Principal, permissionFor } from "../security/scopes.ts";
+import { toSmartConfiguration } from "../security/smart.ts";
+import { tokenLabel } from "../security/token-file.ts";
 
 const CHALLENGE = 'Bearer realm="fhirbin", error="invalid_token"';
 
@@ -9,21 +20,205 @@ function unauthorized(reason: string): FhirError {
   return new FhirError(401, "login", reason, { "www-authenticate": CHALLENGE });
 }
 
-/** Builds a check that throws 401 unless the request carries one of the tokens; a no-op when auth is off. */
-export function createTokenCheck(tokens: readonly string[], enabled: boolean): (request: Request) => void {
-  const accepted = tokens.map((token) => Buffer.from(token));
-  return (request) => {
-    if (!enabled) return;
-    // Only the standard header: the CC page's "Authorisation" spelling is not accepted.
-    const header = request.headers.get("authorization");
-    if (!header) throw unauthorized("An Authorization: Bearer token is required");
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    const presented = Buffer.from(match?.[1] ?? "");
-    // Compare against every token in constant time so timing reveals neither which nor how much matched.
-    let ok = false;
-    for (const token of accepted) {
-      ok = (token.length === presented.length && timingSafeEqual(token, presented)) || ok;
+/** The principal of every request when authentication is off. */
+export const ANONYMOUS: Principal = Object.freeze({
+  kind: "anonymous",
+  subject: "anonymous",
+  grants: "all",
+  patient: null,
+});
+
+/** The token of an `Authorization: Bearer` header, or null (only the standard header, one token). */
+function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  return header === null ? null : (/^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] ?? null);
+}
+
+/**
+ * Builds the authenticator: it resolves to the caller's principal or throws 401. Static tokens (plain and
+ * scoped) are compared in constant time against every entry; a JWT-shaped token that matches none of them
+ * is verified when JWTs are configured.
+ */
+export function createAuthenticator(config: Config): (request: Request) => Promise<Principal> {
+  const statics = [
+    ...config.tokens.map((token) => ({
+      token,
+      label: tokenLabel(token),
+      grants: "all" as const,
+      patient: null,
+    })),
+    ...config.scopedTokens,
+  ].map((entry) => ({ ...entry, bytes: Buffer.from(entry.token) }));
+  const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
+  return async (request) => {
+    if (!config.auth) return ANONYMOUS;
+    if (!request.headers.has("authorization"))
+      throw unauthorized("An Authorization: Bearer token is required");
+    const token = bearerToken(request);
+    if (token === null) throw unauthorized("The bearer token is not valid");
+    const presented = Buffer.from(token);
+    let found: (typeof statics)[number] | null = null;
+    for (const entry of statics) {
+      const same = entry.bytes.length === presented.length && timingSafeEqual(entry.bytes, presented);
+      if (same && !found) found = entry;
     }
-    if (!ok) throw unauthorized("The bearer token is not valid");
+    if (found) return { kind: "static", subject: found.label, grants: found.grants, patient: found.patient };
+    if (verifyJwt && looksLikeJwt(token)) {
+      try {
+        return await verifyJwt(token);
+      } catch {
+        throw unauthorized("The bearer token is not valid");
+      }
+    }
+    throw unauthorized("The bearer token is not valid");
   };
+}
+
+/** The 403 of a missing scope (RFC 6750 section 3.1, SMART "insufficient_scope"). */
+export function insufficientScope(interaction: Interaction): FhirError {
+  return new FhirError(403, "forbidden", `The token's scopes do not allow ${interaction} on Binary`, {
+    "www-authenticate": 'Bearer realm="fhirbin", error="insufficient_scope"',
+  });
+}
+
+/** Throws 403 unless the principal may perform the interaction; says whether it is limited to its patient. */
+export function requirePermission(principal: Principal, interaction: Interaction): Permission {
+  const permission = permissionFor(principal, interaction);
+  if (permission === "denied") throw insufficientScope(interaction);
+  return permission;
+}
+
+/** `GET [base]/.well-known/smart-configuration`, served without a token when JWTs are configured. */
+export function smartRoutes(config: Config) {
+  const app = new Elysia({ name: "fhirbin-smart", prefix: config.basePath });
+  const { jwt } = config;
+  if (!jwt || !config.auth) return app;
+  const body = JSON.stringify(toSmartConfiguration(jwt));
+  return app.get(
+    "/.well-known/smart-configuration",
+    () =>
+      new Response(body, {
+        headers: { "content-type": "application/json", "cache-control": "max-age=3600" },
+      }),
+  );
+}
+
+/** The audited interaction of a route pattern (relative to the FHIR base), or undefined. */
+function auditedInteraction(method: string, route: string): AuditInteraction | undefined {
+  const key = `${method === "HEAD" ? "GET" : method} ${route}`;
+  switch (key) {
+    case "GET /Binary/:id":
+      return "read";
+    case "GET /Binary/:id/_history/:vid":
+      return "vread";
+    case "GET /Binary/:id/_history":
+      return "history-instance";
+    case "GET /Binary/_history":
+      return "history-type";
+    case "GET /Binary":
+    case "POST /Binary/_search":
+      return "search-type";
+    case "POST /Binary":
+      return "create";
+    case "PUT /Binary/:id":
+      return "update";
+    case "DELETE /Binary/:id":
+      return "delete";
+    default:
+      return undefined;
+  }
+}
+
+/** The version a response names: `ETag: W/"3"`, or the `_history/3` of a Location. */
+function versionOf(headers: Headers | Readonly<Record<string, string>>): string | null {
+  const get = (name: string): string | null =>
+    headers instanceof Headers ? headers.get(name) : (headers[name] ?? null);
+  return (
+    /^W\/"(\d+)"$/.exec(get("etag") ?? "")?.[1] ??
+    /\/_history\/(\d+)$/.exec(get("location") ?? "")?.[1] ??
+    null
+  );
+}
+
+interface Audited {
+  fhirbinAuditResponse?: unknown;
+  fhirbinAuditAddress?: string | null;
+  principal?: Principal;
+  error?: unknown;
+  code?: unknown;
+  route?: string;
+  params?: Record<string, string | undefined>;
+}
+
+/**
+ * The Elysia plugin writing one AuditEvent per request on a Binary route, allowed or denied, once the
+ * response is sent. The caller is named by its principal's subject; tokens are never looked at here.
+ */
+export function auditObserver({ basePath, sink }: { basePath: string; sink: AuditSink | undefined }) {
+  const plugin = new Elysia({ name: "fhirbin-audit" });
+  if (!sink) return plugin;
+  return plugin
+    .onRequest((context) => {
+      // Asked now: once the response is sent the connection may be gone.
+      (context as typeof context & Audited).fhirbinAuditAddress =
+        context.server?.requestIP(context.request)?.address ?? null;
+    })
+    .mapResponse({ as: "global" }, (context) => {
+      (context as typeof context & Audited).fhirbinAuditResponse = context.responseValue;
+    })
+    .onAfterResponse({ as: "global" }, (context) => {
+      const audited = context as typeof context & Audited;
+      const route = audited.route ?? "";
+      if (!route.startsWith(`${basePath}/`)) return;
+      const interaction = auditedInteraction(context.request.method, route.slice(basePath.length));
+      if (!interaction) return;
+      const response = audited.fhirbinAuditResponse;
+      let status = typeof context.set.status === "number" ? context.set.status : 200;
+      let versionId: string | null = null;
+      let location: string | null = null;
+      if (response instanceof Response) {
+        status = response.status;
+        versionId = versionOf(response.headers);
+        location = response.headers.get("location");
+      } else if (audited.error !== undefined || audited.code !== undefined) {
+        status =
+          audited.error instanceof FhirError
+            ? audited.error.status
+            : audited.code === "NOT_FOUND"
+              ? 404
+              : 500;
+        if (audited.error instanceof FhirError) versionId = versionOf(audited.error.headers);
+      }
+      const params = audited.params ?? {};
+      const id = params.id ?? /\/Binary\/([^/]+)\//.exec(location ?? "")?.[1] ?? null;
+      const requestId = context.set.headers["x-request-id"];
+      sink.record(
+        toAuditEvent({
+          time: new Date(),
+          requestId: typeof requestId === "string" ? requestId : crypto.randomUUID(),
+          interaction,
+          status,
+          who: audited.principal?.subject ?? "unauthenticated",
+          address: audited.fhirbinAuditAddress ?? null,
+          id,
+          versionId: params.vid ?? versionId,
+        }),
+      );
+    });
+}
+
+/**
+ * CORS for the configured origins: a preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered
+ * at once with 204; other requests from an allowed origin get the allow and expose headers. Nothing is
+ * added for other origins, so their browsers keep blocking.
+ */
+export function corsPolicy(origins: readonly string[]) {
+  const plugin = new Elysia({ name: "fhirbin-cors" });
+  if (origins.length === 0) return plugin;
+  return plugin.onRequest(({ request, set }) => {
+    const preflight = request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+    const headers = corsHeaders(origins, request.headers.get("origin"), preflight);
+    if (preflight) return new Response(null, { status: 204, headers: headers ?? { vary: "Origin" } });
+    if (headers) Object.assign(set.headers, headers);
+  });
 }

@@ -7,8 +7,9 @@ import { FhirError } from "../fhir/errors.ts";
 import { type FhirFormat, negotiateBinary, negotiateResource } from "../fhir/format.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
+import { isOwnPatient, type Principal } from "../security/scopes.ts";
 import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
-import { createTokenCheck } from "./auth.ts";
+import { createAuthenticator, requirePermission } from "./auth.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
 import {
   etagOf,
@@ -35,7 +36,7 @@ function methodNotAllowed(allow: string): never {
 
 /** The Binary routes under the FHIR base path. */
 export function binaryRoutes({ config, store }: { config: Config; store: Store }) {
-  const authorize = createTokenCheck(config.tokens, config.auth);
+  const authenticate = createAuthenticator(config);
   const baseOf = (request: Request): string =>
     config.publicUrl ?? new URL(request.url).origin + config.basePath;
   const query = (request: Request, name: string): string | null =>
@@ -99,7 +100,13 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     return new Response(content, { headers: { ...headers, "content-length": String(version.size) } });
   };
 
-  const read = async (request: Request, id: string, vid: string | null): Promise<Response> => {
+  const read = async (
+    request: Request,
+    principal: Principal,
+    id: string,
+    vid: string | null,
+  ): Promise<Response> => {
+    const permission = requirePermission(principal, vid === null ? "read" : "vread");
     requireId(id);
     const representation = negotiateBinary(
       query(request, "_format"),
@@ -113,6 +120,12 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
       const versionId = parseVersionId(requireId(vid));
       record = versionId === null ? null : await store.version(id, versionId);
     }
+    // A patient-scoped token sees only its patient's Binaries; anything else is "not known", not 403.
+    if (
+      permission === "patient-only" &&
+      !(record && !record.deleted && isOwnPatient(principal, record.securityContext))
+    )
+      record = null;
     if (!record) {
       throw new FhirError(
         404,
@@ -180,24 +193,29 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     }
   };
 
-  const write = async (request: Request, id: string | null): Promise<Response> => {
+  const write = async (request: Request, principal: Principal, id: string | null): Promise<Response> => {
+    const permission = requirePermission(principal, id === null ? "create" : "update");
     if (id !== null) requireId(id);
     const format = resourceFormat(request);
-    const input = await readWriteInput(request, config.maxSize);
-    // R4 http.html#update: "the request body SHALL be a Resource with an id element that has an identical
-    // value to the [id] in the URL".
-    if (id !== null && input.resource && input.resource.id !== id) {
-      throw new FhirError(
-        400,
-        "invalid",
-        `The Binary's id (${input.resource.id ?? "none"}) must equal the URL id ${id}`,
-      );
-    }
+    const input = await readWriteInput(request, config.maxSize, id);
+    const settle = input.metadataAfterBody;
+    if (!settle) requireAllowedType(input.contentType);
+    if (permission === "patient-only" && !settle) await requireOwnWrite(principal, input.securityContext, id);
     const ifMatch = request.headers.get("if-match");
     const writeRequest = {
-      contentType: input.contentType,
-      securityContext: input.securityContext,
-      body: input.body,
+      ...input,
+      // A streamed Binary's securityContext is only known once its body has been read: checked then.
+      ...(settle && (permission === "patient-only" || config.denyTypes.length > 0)
+        ? {
+            metadataAfterBody: async () => {
+              const metadata = await settle();
+              requireAllowedType(metadata.contentType);
+              if (permission === "patient-only")
+                await requireOwnWrite(principal, metadata.securityContext, id);
+              return metadata;
+            },
+          }
+        : {}),
       maxSize: config.maxSize,
       ...(ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) }),
       ifNoneMatch: id !== null && request.headers.get("if-none-match")?.trim() === "*",
@@ -209,16 +227,46 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     return written(request, result, format);
   };
 
+  /** Throws 415 for a media type of --deny-types (compared without parameters, case-insensitively). */
+  const requireAllowedType = (contentType: string): void => {
+    const mediaType = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+    if (config.denyTypes.includes(mediaType))
+      throw new FhirError(415, "not-supported", `Uploads of ${mediaType} are not accepted by this server`);
+  };
+
+  /** Throws 403 unless a patient-scoped write keeps the Binary, before and after, in its patient. */
+  const requireOwnWrite = async (principal: Principal, securityContext: string | null, id: string | null) => {
+    const current = id === null ? null : await store.current(id);
+    const ownBefore = !current || current.deleted || isOwnPatient(principal, current.securityContext);
+    if (!ownBefore || !isOwnPatient(principal, securityContext)) {
+      throw new FhirError(
+        403,
+        "forbidden",
+        `A patient-scoped token may only write Binaries whose securityContext is Patient/${principal.patient}`,
+      );
+    }
+  };
+
+  // Every route here needs a caller: 401 before anything else is looked at.
   return new Elysia({ name: "fhirbin-binary", prefix: config.basePath })
-    .onBeforeHandle(({ request }) => {
-      authorize(request);
-    })
-    .get("/Binary/:id", ({ request, params }) => read(request, params.id, null))
-    .head("/Binary/:id", ({ request, params }) => read(request, params.id, null))
-    .get("/Binary/:id/_history/:vid", ({ request, params }) => read(request, params.id, params.vid))
-    .head("/Binary/:id/_history/:vid", ({ request, params }) => read(request, params.id, params.vid))
-    .get("/Binary/:id/_history", async ({ request, params }) => {
-      const records = await store.history(requireId(params.id));
+    .resolve(async ({ request }) => ({ principal: await authenticate(request) }))
+    .get("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
+    .head("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
+    .get("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
+      read(request, principal, params.id, params.vid),
+    )
+    .head("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
+      read(request, principal, params.id, params.vid),
+    )
+    .get("/Binary/:id/_history", async ({ request, principal, params }) => {
+      const permission = requirePermission(principal, "history");
+      let records = await store.history(requireId(params.id));
+      // Every version must be the patient's: an older one may have belonged to someone else.
+      if (
+        permission === "patient-only" &&
+        !records.every((record) => record.deleted || isOwnPatient(principal, record.securityContext))
+      )
+        records = [];
       if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${params.id} is not known`);
       const base = baseOf(request);
       const bundle = toHistoryBundle(
@@ -231,9 +279,16 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
         pretty: query(request, "_pretty") === "true",
       });
     })
-    .post("/Binary", ({ request }) => write(request, null), { parse: "none" })
-    .put("/Binary/:id", ({ request, params }) => write(request, params.id), { parse: "none" })
-    .delete("/Binary/:id", async ({ request, params }) => {
+    .post("/Binary", ({ request, principal }) => write(request, principal, null), { parse: "none" })
+    .put("/Binary/:id", ({ request, principal, params }) => write(request, principal, params.id), {
+      parse: "none",
+    })
+    .delete("/Binary/:id", async ({ request, principal, params }) => {
+      if (requirePermission(principal, "delete") === "patient-only") {
+        const current = await store.current(requireId(params.id));
+        if (!current || current.deleted || !isOwnPatient(principal, current.securityContext))
+          throw new FhirError(404, "not-found", `Binary/${params.id} is not known`);
+      }
       const ifMatch = request.headers.get("if-match");
       const tombstone = await store.delete(
         requireId(params.id),

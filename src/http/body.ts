@@ -1,15 +1,14 @@
 /** Turns a write request's body into what the store takes: raw bytes, or the payload of a Binary resource. */
+import type { ParsedBinary } from "../fhir/binary.ts";
 import { parseBinaryJson, parseBinaryXml } from "../fhir/binary.ts";
+import { createBinaryJsonScanner } from "../fhir/binary-json-stream.ts";
+import { createBinaryXmlScanner } from "../fhir/binary-xml-stream.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { fhirSyntaxOf, parseMediaType } from "../fhir/mime.ts";
+import type { ContentMetadata, WriteRequest } from "../store/types.ts";
 
-export interface WriteInput {
-  contentType: string;
-  securityContext: string | null;
-  body: ReadableStream<Uint8Array> | Uint8Array;
-  /** The Binary resource the body held, with its id (null when it had none); null for raw content. */
-  resource: { id: string | null } | null;
-}
+/** What a write request gives the store: its metadata, and the body that feeds it. */
+export type WriteInput = Pick<WriteRequest, "contentType" | "securityContext" | "body" | "metadataAfterBody">;
 
 /** The largest FHIR-wrapped body: the payload grows by 4/3 in base64, plus room for the envelope. */
 export function wrappedLimit(maxSize: number): number {
@@ -78,14 +77,21 @@ function decompress(
   });
 }
 
-/** Reads a whole (small) body as UTF-8 text, stopping with 413 past `limit` bytes. */
-async function readText(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream ?? []) {
-    size += chunk.byteLength;
-    if (size > limit) throw new FhirError(413, "too-long", `The request body is larger than ${limit} bytes`);
-    chunks.push(chunk);
+function bodyTooLarge(limit: number): FhirError {
+  return new FhirError(413, "too-long", `The request body is larger than ${limit} bytes`);
+}
+
+/** Reads the rest of a (small) body as UTF-8 text after `chunks`, stopping with 413 past `limit` bytes. */
+async function readText(
+  reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
+  chunks: Uint8Array[],
+  limit: number,
+): Promise<string> {
+  let size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  for (let next = await reader.read(); !next.done && next.value; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(next.value);
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
@@ -94,12 +100,87 @@ async function readText(stream: ReadableStream<Uint8Array> | null, limit: number
   }
 }
 
+/** Checks a PUT body's id. R4 http.html#update: "the request body SHALL be a Resource with an id element
+ * that has an identical value to the [id] in the URL". */
+function checkedId(binary: Pick<ParsedBinary, "id">, urlId: string | null): void {
+  if (urlId !== null && binary.id !== urlId) {
+    throw new FhirError(
+      400,
+      "invalid",
+      `The Binary's id (${binary.id ?? "none"}) must equal the URL id ${urlId}`,
+    );
+  }
+}
+
+/**
+ * Reads a FHIR JSON/XML body. While a scanner cannot yet tell whether the body is a Binary whose payload can
+ * stream, the chunks are kept; once it can, the payload is decoded to the store as it arrives and the small
+ * elements are checked when the body ends (they may follow the payload). Anything else is read whole.
+ */
+async function readFhirBody(
+  stream: ReadableStream<Uint8Array> | null,
+  syntax: "json" | "xml",
+  limit: number,
+  raw: ContentMetadata,
+  urlId: string | null,
+): Promise<WriteInput> {
+  const empty = new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+  const reader = (stream ?? empty).getReader();
+  const scanner = syntax === "json" ? createBinaryJsonScanner() : createBinaryXmlScanner();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let pending: Uint8Array[] = [];
+  while (scanner.state === "undecided") {
+    const next = await reader.read();
+    if (next.done) break;
+    size += next.value.byteLength;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(next.value);
+    pending = scanner.push(next.value);
+  }
+  if (scanner.state !== "binary") {
+    const text = await readText(reader, chunks, limit);
+    const binary = syntax === "json" ? parseBinaryJson(text) : parseBinaryXml(text);
+    if (!binary) return { ...raw, body: new TextEncoder().encode(text) };
+    checkedId(binary, urlId);
+    return { contentType: binary.contentType, securityContext: binary.securityContext, body: binary.data };
+  }
+  let header: Omit<ParsedBinary, "data"> | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (pending.length === 0) {
+        const next = await reader.read();
+        if (next.done) {
+          header = scanner.end();
+          controller.close();
+          return;
+        }
+        size += next.value.byteLength;
+        if (size > limit) throw bodyTooLarge(limit);
+        pending = scanner.push(next.value);
+      }
+      controller.enqueue(pending.shift() as Uint8Array);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  const metadataAfterBody = (): ContentMetadata => {
+    if (!header) throw new FhirError(400, "structure", "The Binary resource ended early");
+    checkedId(header, urlId);
+    return { contentType: header.contentType, securityContext: header.securityContext };
+  };
+  return { ...raw, body, metadataAfterBody };
+}
+
 /**
  * Reads a create/update body. R4: "the data is accepted as is ... except for the special case where the
  * content is actually a Binary resource". A FHIR JSON/XML body must be well-formed; a Binary resource in it
  * is unwrapped, anything else is stored as sent.
  */
-export async function readWriteInput(request: Request, maxSize: number): Promise<WriteInput> {
+export async function readWriteInput(
+  request: Request,
+  maxSize: number,
+  urlId: string | null,
+): Promise<WriteInput> {
   const contentType = request.headers.get("content-type");
   if (!contentType) throw new FhirError(400, "required", "Content-Type is required");
   const media = parseMediaType(contentType);
@@ -116,18 +197,9 @@ export async function readWriteInput(request: Request, maxSize: number): Promise
     throw new FhirError(413, "too-long", `The content is larger than the limit of ${maxSize} bytes`);
   }
   const stream = decoded(request);
-  const raw = { contentType: contentType.trim(), securityContext, resource: null };
+  const raw = { contentType: contentType.trim(), securityContext };
   if (!syntax) return { ...raw, body: stream ?? new Uint8Array(0) };
-
-  const text = await readText(stream, limit);
-  const binary = syntax === "json" ? parseBinaryJson(text) : parseBinaryXml(text);
-  if (!binary) return { ...raw, body: new TextEncoder().encode(text) };
-  return {
-    contentType: binary.contentType,
-    securityContext: binary.securityContext,
-    body: binary.data,
-    resource: { id: binary.id },
-  };
+  return readFhirBody(stream, syntax, limit, raw, urlId);
 }
 
 /** The `return` preference of a Prefer header (R4 http.html#prefer), or null. */

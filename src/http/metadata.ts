@@ -23,6 +23,7 @@ export function metadataRoutes(config: Config) {
       url: config.publicUrl ?? url.origin + config.basePath,
       date: started,
       auth: config.auth,
+      smart: config.jwt !== null,
     });
     const response = resourceResponse(statement, format, {
       pretty: url.searchParams.get("_pretty") === "true",

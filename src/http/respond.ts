@@ -17,9 +17,12 @@ export function resourceResponse(
   format: FhirFormat,
   init: { status?: number; headers?: Record<string, string>; pretty?: boolean } = {},
 ): Response {
-  return new Response(serialise(resource, format, init.pretty ?? false), {
+  const text = serialise(resource, format, init.pretty ?? false);
+  // Stated, not only computed by Bun on the wire, so HEAD, the request log and the byte metrics see it.
+  const length = String(Buffer.byteLength(text));
+  return new Response(text, {
     status: init.status ?? 200,
-    headers: { "content-type": fhirContentType(format), ...init.headers },
+    headers: { "content-type": fhirContentType(format), "content-length": length, ...init.headers },
   });
 }
 

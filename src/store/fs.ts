@@ -19,7 +19,14 @@ import {
   type WriteRequest,
   type WriteResult,
 } from "./types.ts";
-import { checkPreconditions, consumeBody, createKeyedMutex, nextDeleted, nextStored } from "./versioning.ts";
+import {
+  checkPreconditions,
+  consumeBody,
+  createKeyedMutex,
+  nextDeleted,
+  nextStored,
+  type WrittenContent,
+} from "./versioning.ts";
 
 const IS_WINDOWS = process.platform === "win32";
 const SIDECAR = /^([1-9][0-9]*)\.json$/;
@@ -97,7 +104,7 @@ class FsStore implements Store {
     const content = await this.#writeBlob(request);
     return this.#exclusive(id, async () => {
       const { record, previous } = await this.#commitNext(id, request, (current) =>
-        nextStored(id, current, request, content),
+        nextStored(id, current, content),
       );
       return { version: record as StoredVersion, created: !previous || previous.deleted };
     });
@@ -177,13 +184,13 @@ class FsStore implements Store {
   }
 
   /** Steps 1-3 of storage.md: stream to tmp, fsync, link to blobs/sha256/xx/<hash>, fsync the directory. */
-  async #writeBlob(request: WriteRequest): Promise<{ size: number; sha256: string }> {
+  async #writeBlob(request: WriteRequest): Promise<WrittenContent> {
     const temp = `${this.#paths.tmp}/${randomUUID()}`;
     let handle: FileHandle | null = null;
     try {
       handle = await open(temp, "wx", 0o640);
       const file = handle;
-      const content = await consumeBody(request.body, request.maxSize, (chunk) => writeAll(file, chunk));
+      const content = await consumeBody(request, (chunk) => writeAll(file, chunk));
       await handle.sync();
       await handle.close();
       handle = null;

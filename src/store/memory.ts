@@ -24,13 +24,13 @@ export function createMemoryStore(): Store {
   const update = async (id: string, request: WriteRequest): Promise<WriteResult> => {
     checkPreconditions(current(id), request);
     const chunks: Uint8Array[] = [];
-    const content = await consumeBody(request.body, request.maxSize, (chunk) => {
+    const content = await consumeBody(request, (chunk) => {
       chunks.push(chunk.slice());
     });
     return exclusive(id, async () => {
       const previous = current(id);
       checkPreconditions(previous, request);
-      const version = nextStored(id, previous, request, content);
+      const version = nextStored(id, previous, content);
       if (!blobs.has(content.sha256)) blobs.set(content.sha256, new Blob(chunks));
       append(version);
       return { version, created: !previous || previous.deleted };

@@ -28,12 +28,22 @@ export interface Preconditions {
   ifNoneMatch?: boolean;
 }
 
-/** A content write: the body is streamed and counted; more than `maxSize` bytes is a 413. */
-export interface WriteRequest extends Preconditions {
+/** What a version records about its content besides the bytes. */
+export interface ContentMetadata {
   contentType: string;
   securityContext: string | null;
+}
+
+/** A content write: the body is streamed and counted; more than `maxSize` bytes is a 413. */
+export interface WriteRequest extends Preconditions, ContentMetadata {
   body: ReadableStream<Uint8Array> | Uint8Array;
   maxSize: number;
+  /**
+   * Metadata only known once the body has been read to the end (a streamed Binary resource may name its
+   * contentType after the payload): called after the body is consumed and before anything is committed; it
+   * replaces contentType and securityContext. A throw refuses the write and nothing is stored.
+   */
+  metadataAfterBody?: () => ContentMetadata | Promise<ContentMetadata>;
 }
 
 export interface WriteResult {

@@ -19,8 +19,19 @@ const DOCUMENTED_OPTIONS = {
   "fhir-version": "FHIRBIN_FHIR_VERSION",
   "max-size": "FHIRBIN_MAX_SIZE",
   token: "FHIRBIN_TOKENS",
+  "token-file": "FHIRBIN_TOKEN_FILE",
+  "jwt-secret": "FHIRBIN_JWT_SECRET",
+  "jwt-public-key": "FHIRBIN_JWT_PUBLIC_KEY",
+  jwks: "FHIRBIN_JWKS",
+  "jwt-issuer": "FHIRBIN_JWT_ISSUER",
+  "jwt-audience": "FHIRBIN_JWT_AUDIENCE",
+  "deny-types": "FHIRBIN_DENY_TYPES",
+  "cors-origin": "FHIRBIN_CORS_ORIGINS",
+  "tls-cert": "FHIRBIN_TLS_CERT",
+  "tls-key": "FHIRBIN_TLS_KEY",
   auth: "FHIRBIN_AUTH",
   seed: "FHIRBIN_SEED",
+  "log-format": "FHIRBIN_LOG_FORMAT",
 };
 
 describe("help and version", () => {

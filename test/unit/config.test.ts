@@ -19,8 +19,14 @@ const DEFAULTS: Config = {
   fhirVersion: FHIR_VERSIONS.STU3,
   maxSize: 512 * 2 ** 20,
   tokens: [],
+  scopedTokens: [],
+  jwt: null,
+  denyTypes: [],
+  corsOrigins: [],
+  tls: null,
   auth: true,
   seedDir: null,
+  logFormat: "text",
 };
 
 /** The problems of the ConfigError `loadConfig` throws. */
@@ -88,6 +94,14 @@ describe("flags win over the environment, which wins over defaults", () => {
     ],
     ["auth", "OFF", { auth: false }, "FHIRBIN_AUTH", "off", { auth: false }],
     ["seed", "data/samples", { seedDir: "data/samples" }, "FHIRBIN_SEED", "/seed", { seedDir: "/seed" }],
+    [
+      "log-format",
+      "JSON",
+      { logFormat: "json" as const },
+      "FHIRBIN_LOG_FORMAT",
+      "off",
+      { logFormat: "off" as const },
+    ],
   ])("--%s", (flag, flagValue, fromFlag, variable, variableValue, fromEnv) => {
     const env = { [variable]: variableValue };
     expect(loadConfig([], env)).toEqual({ ...DEFAULTS, ...fromEnv });

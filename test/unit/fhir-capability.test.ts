@@ -15,9 +15,37 @@ const OPTIONS: Omit<CapabilityOptions, "version"> = {
   auth: true,
 };
 
-const INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "create"].map((code) => ({
-  code,
-}));
+const INTERACTIONS = [
+  "read",
+  "vread",
+  "update",
+  "delete",
+  "history-instance",
+  "create",
+  // Search (issue 6).
+  "search-type",
+  "history-type",
+].map((code) => ({ code }));
+
+/** Search (issue 6): the search parameters; `contenttype` has a definition in DSTU2 and STU3 only. */
+function searchParams(contenttypeDefined: boolean): Record<string, unknown>[] {
+  const spec = "http://hl7.org/fhir/SearchParameter/";
+  return [
+    {
+      name: "contenttype",
+      ...(contenttypeDefined ? { definition: `${spec}Binary-contenttype` } : {}),
+      type: "token",
+      documentation: expect.any(String),
+    },
+    { name: "_id", definition: `${spec}Resource-id`, type: "token", documentation: expect.any(String) },
+    {
+      name: "_lastUpdated",
+      definition: `${spec}Resource-lastUpdated`,
+      type: "date",
+      documentation: expect.any(String),
+    },
+  ];
+}
 const BINARY = {
   type: "Binary",
   interaction: INTERACTIONS,
@@ -50,7 +78,13 @@ function expected(
       {
         mode: "server",
         security: { description: security },
-        resource: [conditionalRead ? { ...BINARY, conditionalRead } : BINARY],
+        resource: [
+          {
+            ...BINARY,
+            ...(conditionalRead ? { conditionalRead } : {}),
+            searchParam: searchParams(fhirVersion !== "4.0.1"),
+          },
+        ],
       },
     ],
   };

@@ -3,6 +3,7 @@
  * behaviour (on-disk layout, crash safety, the lock) is tested on top, in the driver's own file.
  */
 import { describe, expect, test } from "bun:test";
+import { FhirError } from "../../../src/fhir/errors.ts";
 import type { Store, WriteRequest } from "../../../src/store/types.ts";
 
 /** Opens a fresh, empty store; the suite closes it. */
@@ -136,6 +137,43 @@ export function testStoreContract(name: string, open: OpenStore): void {
           [2, true],
           [1, false],
         ]);
+      }),
+    );
+
+    test(
+      "metadataAfterBody: called once the body is consumed, its metadata wins; a throw stores nothing",
+      withStore(async (store) => {
+        let consumed = false;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.enqueue(bytes("late"));
+            controller.close();
+            consumed = true;
+          },
+        });
+        const settled = await store.update(
+          "late",
+          write(body, {
+            metadataAfterBody: async () => {
+              expect(consumed).toBe(true);
+              return { contentType: "application/pdf", securityContext: "Patient/2" };
+            },
+          }),
+        );
+        expect([settled.version.contentType, settled.version.securityContext]).toEqual([
+          "application/pdf",
+          "Patient/2",
+        ]);
+        const refused = store.update(
+          "late",
+          write(bytes("other"), {
+            metadataAfterBody: () => {
+              throw new FhirError(400, "value", "refused after the body");
+            },
+          }),
+        );
+        expect(await statusOf(refused)).toBe(400);
+        expect((await store.history("late")).map((v) => v.versionId)).toEqual([1]);
       }),
     );
 

@@ -1,0 +1,146 @@
+/**
+ * Where the import and export tools read and write: a stopped data directory (through the Store, which takes
+ * the single-instance lock) or a running server (over its FHIR Binary API).
+ */
+import { FhirError } from "../fhir/errors.ts";
+import { createStore } from "../store/index.ts";
+import type { StoredVersion, VersionRecord } from "../store/types.ts";
+
+/** The outcome of a write: the version written, or `exists` when `If-None-Match: *` found a current one. */
+export type PutResult = { versionId: number; created: boolean } | "exists";
+
+/** What the tools need of a store, local or remote. */
+export interface DocumentTarget extends AsyncDisposable {
+  /** The current version, or null when never written or deleted. */
+  current(id: string): Promise<StoredVersion | null>;
+  /** A given version, or null. */
+  version(id: string, versionId: number): Promise<VersionRecord | null>;
+  /** True when the current version of `id` has exactly this content (size and SHA-256). */
+  holds(id: string, size: number, sha256: string): Promise<boolean>;
+  /** Writes a version; `onlyCreate` is `If-None-Match: *`. */
+  put(
+    id: string,
+    body: Uint8Array,
+    meta: { contentType: string; securityContext: string | null; onlyCreate: boolean },
+  ): Promise<PutResult>;
+  /** The content of a version. */
+  content(version: StoredVersion): Promise<Blob>;
+}
+
+/** Opens a data directory directly (refused while a server holds it). */
+export async function openDataTarget(dataDir: string, maxSize: number): Promise<DocumentTarget> {
+  const store = await createStore(dataDir);
+  const current = async (id: string): Promise<StoredVersion | null> => {
+    const record = await store.current(id);
+    return record && !record.deleted ? record : null;
+  };
+  return {
+    current,
+    version: (id, versionId) => store.version(id, versionId),
+    async holds(id, size, sha256) {
+      const version = await current(id);
+      return version !== null && version.size === size && version.sha256 === sha256;
+    },
+    async put(id, body, { contentType, securityContext, onlyCreate }) {
+      try {
+        const { version, created } = await store.update(id, {
+          contentType,
+          securityContext,
+          body,
+          maxSize,
+          ifNoneMatch: onlyCreate,
+        });
+        return { versionId: version.versionId, created };
+      } catch (error) {
+        if (onlyCreate && error instanceof FhirError && error.status === 412) return "exists";
+        throw error;
+      }
+    },
+    content: async (version) => store.content(version),
+    [Symbol.asyncDispose]: () => store.close(),
+  };
+}
+
+/** A failed request to a running server, with its status and the server's diagnostics when it gave any. */
+export class RemoteError extends Error {
+  override name = "RemoteError";
+}
+
+async function failure(response: Response, what: string): Promise<RemoteError> {
+  let detail = "";
+  try {
+    const outcome = (await response.json()) as { issue?: Array<{ diagnostics?: string }> };
+    detail = outcome.issue?.[0]?.diagnostics ?? "";
+  } catch {
+    // Not an OperationOutcome: the status says enough.
+  }
+  return new RemoteError(`${what}: HTTP ${response.status}${detail ? ` (${detail})` : ""}`);
+}
+
+const VERSION_OF_ETAG = /^W\/"(\d+)"$/;
+
+/** Speaks to a running server at its FHIR base URL. */
+export function openRemoteTarget(baseUrl: string, token: string | null): DocumentTarget {
+  const base = baseUrl.replace(/\/+$/, "");
+  const headers = (extra: Record<string, string> = {}): Record<string, string> =>
+    token ? { authorization: `Bearer ${token}`, ...extra } : extra;
+  const readRecord = async (id: string, versionId: number | null): Promise<VersionRecord | null> => {
+    const path = versionId === null ? `/Binary/${id}` : `/Binary/${id}/_history/${versionId}`;
+    const response = await fetch(`${base}${path}`, { method: "HEAD", headers: headers() });
+    if (response.status === 404) return null;
+    const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
+    if (response.status === 410) {
+      return etag ? { id, versionId: Number(etag[1]), lastUpdated: "", deleted: true } : null;
+    }
+    if (!response.ok || !etag) throw await failure(response, `HEAD ${path}`);
+    return {
+      id,
+      versionId: Number(etag[1]),
+      lastUpdated: new Date(response.headers.get("last-modified") ?? 0).toISOString(),
+      deleted: false,
+      contentType: response.headers.get("content-type") ?? "application/octet-stream",
+      securityContext: response.headers.get("x-security-context"),
+      size: Number(response.headers.get("content-length") ?? 0),
+      // Not known from the headers; holds() hashes the content when it needs it.
+      sha256: "",
+    };
+  };
+  const current = async (id: string): Promise<StoredVersion | null> => {
+    const record = await readRecord(id, null);
+    return record && !record.deleted ? record : null;
+  };
+  const content = async (version: StoredVersion): Promise<Blob> => {
+    const path = `/Binary/${version.id}/_history/${version.versionId}`;
+    const response = await fetch(`${base}${path}`, { headers: headers() });
+    if (!response.ok) throw await failure(response, `GET ${path}`);
+    return response.blob();
+  };
+  return {
+    current,
+    version: (id, versionId) => readRecord(id, versionId),
+    async holds(id, size, sha256) {
+      // The headers give the size; the content is only fetched and hashed when that matches.
+      const version = await current(id);
+      if (version === null || version.size !== size) return false;
+      const bytes = await (await content(version)).bytes();
+      return new Bun.CryptoHasher("sha256").update(bytes).digest("hex") === sha256;
+    },
+    async put(id, body, { contentType, securityContext, onlyCreate }) {
+      const extra: Record<string, string> = { "content-type": contentType, prefer: "return=minimal" };
+      if (securityContext) extra["x-security-context"] = securityContext;
+      if (onlyCreate) extra["if-none-match"] = "*";
+      const response = await fetch(`${base}/Binary/${id}`, { method: "PUT", headers: headers(extra), body });
+      if (onlyCreate && response.status === 412) {
+        await response.arrayBuffer();
+        return "exists";
+      }
+      if (response.status !== 200 && response.status !== 201)
+        throw await failure(response, `PUT /Binary/${id}`);
+      await response.arrayBuffer();
+      const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
+      return { versionId: Number(etag?.[1] ?? 0), created: response.status === 201 };
+    },
+    content,
+    [Symbol.asyncDispose]: async () => {},
+  };
+}

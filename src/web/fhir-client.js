@@ -1,0 +1,153 @@
+// @ts-check
+/**
+ * A small FHIR Binary client for the demo app: fetch with the bearer token, XMLHttpRequest for uploads
+ * (the one browser API that reports upload progress), errors carrying the OperationOutcome's text.
+ */
+
+/** An HTTP failure, with the status and the server's diagnostics. */
+export class FhirRequestError extends Error {
+  /** @param {number} status @param {string} message */
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** The diagnostics of an OperationOutcome body, or the status text. @param {Response} response */
+async function failure(response) {
+  let text = `${response.status} ${response.statusText}`;
+  try {
+    const outcome = await response.json();
+    const issue = outcome?.issue?.[0];
+    if (issue?.diagnostics) text = issue.diagnostics;
+  } catch {
+    // Not an OperationOutcome: keep the status line.
+  }
+  return new FhirRequestError(response.status, text);
+}
+
+/** A client bound to a FHIR base path (from /app-config.json) and a token. */
+export class FhirClient {
+  /** @param {string} base the FHIR base path, e.g. "/fhir" @param {string} token */
+  constructor(base, token) {
+    this.base = base;
+    this.token = token;
+  }
+
+  /** @param {string} path relative to the base, or an absolute URL (paging links) */
+  url(path) {
+    return /^https?:/.test(path) ? path : `${this.base}${path}`;
+  }
+
+  /**
+   * fetch with the token; throws FhirRequestError unless the status is 2xx.
+   * @param {string} path @param {RequestInit} [init]
+   */
+  async request(path, init = {}) {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${this.token}`);
+    const response = await fetch(this.url(path), { ...init, headers, cache: "no-store" });
+    if (!response.ok) throw await failure(response);
+    return response;
+  }
+
+  /** @param {string} path */
+  async json(path) {
+    const response = await this.request(path, { headers: { accept: "application/fhir+json" } });
+    return response.json();
+  }
+
+  /** A searchset page, newest first. @param {{ types?: string, count?: number, next?: string }} options */
+  search({ types = "", count = 20, next } = {}) {
+    if (next) return this.json(next);
+    const query = new URLSearchParams({ _sort: "-_lastUpdated", _count: String(count) });
+    if (types) query.set("contenttype", types);
+    return this.json(`/Binary?${query}`);
+  }
+
+  /** Whether the token is accepted (a count-only search; a token without the search scope is still valid). */
+  async verify() {
+    try {
+      await this.request("/Binary?_summary=count", { headers: { accept: "application/fhir+json" } });
+      return true;
+    } catch (error) {
+      if (error instanceof FhirRequestError && error.status === 403) return true;
+      throw error;
+    }
+  }
+
+  /** The path of a Binary, or of one of its versions. @param {string} id @param {string | null} [version] */
+  path(id, version = null) {
+    const enc = encodeURIComponent(id);
+    return version ? `/Binary/${enc}/_history/${encodeURIComponent(version)}` : `/Binary/${enc}`;
+  }
+
+  /** The native bytes. @param {string} id @param {string | null} [version] */
+  async native(id, version = null) {
+    const response = await this.request(this.path(id, version));
+    return response.blob();
+  }
+
+  /** Headers of a native read (size, type, security context). @param {string} id @param {string | null} [version] */
+  async head(id, version = null) {
+    const response = await this.request(this.path(id, version), { method: "HEAD" });
+    return response.headers;
+  }
+
+  /**
+   * The FHIR resource as text, JSON or XML, pretty; `summary` leaves the payload out.
+   * @param {string} id @param {string | null} version @param {"json" | "xml"} format @param {boolean} summary
+   */
+  async resourceText(id, version, format, summary) {
+    const query = new URLSearchParams({ _format: format, _pretty: "true" });
+    if (summary) query.set("_summary", "true");
+    const response = await this.request(`${this.path(id, version)}?${query}`);
+    return response.text();
+  }
+
+  /** The history Bundle of one Binary. @param {string} id */
+  history(id) {
+    return this.json(`${this.path(id)}/_history`);
+  }
+
+  /** @param {string} id */
+  async remove(id) {
+    await this.request(this.path(id), { method: "DELETE" });
+  }
+
+  /**
+   * Uploads one file as a new Binary; resolves to the created resource (summary form).
+   * @param {File} file @param {(loaded: number, total: number) => void} onProgress
+   * @returns {Promise<{ id: string, meta?: { versionId?: string } }>}
+   */
+  upload(file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", this.url("/Binary"));
+      xhr.setRequestHeader("authorization", `Bearer ${this.token}`);
+      xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
+      xhr.setRequestHeader("accept", "application/fhir+json");
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded, event.total);
+      });
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch {
+          // An empty or non-JSON body: handled below.
+        }
+        if (xhr.status === 201 && body?.id) {
+          onProgress(file.size, file.size);
+          resolve(body);
+        } else {
+          const text = body?.issue?.[0]?.diagnostics ?? `${xhr.status} ${xhr.statusText}`;
+          reject(new FhirRequestError(xhr.status, text));
+        }
+      });
+      xhr.addEventListener("error", () => reject(new FhirRequestError(0, "The upload failed (network error)")));
+      xhr.addEventListener("abort", () => reject(new FhirRequestError(0, "The upload was cancelled")));
+      xhr.send(file);
+    });
+  }
+}
