@@ -32,7 +32,8 @@ function h(tag, attrs = {}, ...children) {
     else if (value === true) element.setAttribute(name, "");
     else if (value !== false) element.setAttribute(name, value);
   }
-  for (const child of children) if (child !== null && child !== undefined && child !== false) element.append(child);
+  for (const child of children)
+    if (child !== null && child !== undefined && child !== false) element.append(child);
   return element;
 }
 
@@ -57,9 +58,12 @@ const formatDate = (instant) => (instant ? dateFormat.format(new Date(instant)) 
 function typeBadge(type) {
   const essence = (type || "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (essence === "application/pdf") return { label: "PDF", family: "pdf" };
-  if (essence.startsWith("image/")) return { label: essence.slice(6).replace("svg+xml", "SVG").toUpperCase(), family: "image" };
-  if (essence === "text/html" || essence === "application/xhtml+xml") return { label: "HTML", family: "html" };
-  if (essence.startsWith("text/")) return { label: essence === "text/plain" ? "TEXT" : essence.slice(5).toUpperCase(), family: "text" };
+  if (essence.startsWith("image/"))
+    return { label: essence.slice(6).replace("svg+xml", "SVG").toUpperCase(), family: "image" };
+  if (essence === "text/html" || essence === "application/xhtml+xml")
+    return { label: "HTML", family: "html" };
+  if (essence.startsWith("text/"))
+    return { label: essence === "text/plain" ? "TEXT" : essence.slice(5).toUpperCase(), family: "text" };
   if (essence.endsWith("json")) return { label: "JSON", family: "text" };
   if (essence.endsWith("xml")) return { label: "XML", family: "text" };
   return { label: essence.split("/")[1]?.slice(0, 8).toUpperCase() || "FILE", family: "other" };
@@ -77,8 +81,8 @@ function previewKind(type) {
   return null;
 }
 
-/** @type {{ client: FhirClient | null, base: string, next: string | null, selected: string | null, objectUrls: string[] }} */
-const state = { client: null, base: "/fhir", next: null, selected: null, objectUrls: [] };
+/** @type {{ client: FhirClient | null, base: string, next: string | null, selected: string | null, selections: number, objectUrls: string[] }} */
+const state = { client: null, base: "/fhir", next: null, selected: null, selections: 0, objectUrls: [] };
 
 /** @param {string} message @param {"info" | "error"} [kind] */
 function toast(message, kind = "info") {
@@ -137,7 +141,9 @@ async function onSignIn(event) {
     return;
   }
   const client = new FhirClient(state.base, token);
-  const button = /** @type {HTMLButtonElement} */ (/** @type {HTMLFormElement} */ (event.target).querySelector("button"));
+  const button = /** @type {HTMLButtonElement} */ (
+    /** @type {HTMLFormElement} */ (event.target).querySelector("button")
+  );
   button.disabled = true;
   try {
     await client.verify();
@@ -166,17 +172,23 @@ async function loadList(append = false) {
   const types = /** @type {HTMLSelectElement} */ ($("type-filter")).value;
   list.setAttribute("aria-busy", "true");
   try {
-    const bundle = await client.search(append && state.next ? { next: state.next } : { types, count: PAGE_SIZE });
+    const bundle = await client.search(
+      append && state.next ? { next: state.next } : { types, count: PAGE_SIZE },
+    );
     if (!append) list.replaceChildren();
     for (const entry of bundle.entry ?? []) {
       if (entry.resource?.resourceType === "Binary") list.append(listItem(entry.resource));
     }
-    state.next = (bundle.link ?? []).find((/** @type {{relation: string}} */ link) => link.relation === "next")?.url ?? null;
+    state.next =
+      (bundle.link ?? []).find((/** @type {{relation: string}} */ link) => link.relation === "next")?.url ??
+      null;
     $("load-more").hidden = !state.next;
     const shown = list.children.length;
     $("list-empty").hidden = shown > 0;
     $("total").textContent =
-      typeof bundle.total === "number" ? `${bundle.total} ${bundle.total === 1 ? "document" : "documents"}` : "";
+      typeof bundle.total === "number"
+        ? `${bundle.total} ${bundle.total === 1 ? "document" : "documents"}`
+        : "";
     markSelected();
   } catch (error) {
     toast(`Could not list the documents: ${describe(error)}`, "error");
@@ -255,7 +267,7 @@ async function uploadFiles(files) {
   }
   await loadList();
   if (last) {
-    toast(`Uploaded ${files.length === 1 ? "Binary/" + last : files.length + " documents"}`);
+    toast(files.length === 1 ? `Uploaded Binary/${last}` : `Uploaded ${files.length} documents`);
     await select(last);
   }
 }
@@ -272,7 +284,8 @@ function setUpDropzone() {
       zone.classList.add("dragging");
     });
   }
-  for (const name of ["dragleave", "dragend"]) zone.addEventListener(name, () => zone.classList.remove("dragging"));
+  for (const name of ["dragleave", "dragend"])
+    zone.addEventListener(name, () => zone.classList.remove("dragging"));
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("dragging");
@@ -306,6 +319,7 @@ async function select(id, version = null, tab = "preview") {
   const client = state.client;
   if (!client) return;
   state.selected = id;
+  const ticket = ++state.selections;
   markSelected();
   releasePreviews();
   const detail = $("detail");
@@ -317,6 +331,8 @@ async function select(id, version = null, tab = "preview") {
     const etag = headers.get("etag") ?? "";
     const versionId = /W\/"([^"]+)"/.exec(etag)?.[1] ?? version ?? "";
     const info = { id, version, versionId, type, size, headers };
+    // Another document chosen meanwhile wins.
+    if (ticket !== state.selections) return;
     detail.replaceChildren(detailView(info, tab));
     // Focus moves to the document's heading; the view scrolls to it only when it is out of sight (phones).
     /** @type {HTMLElement | null} */ (detail.querySelector("h2"))?.focus({ preventScroll: true });
@@ -361,8 +377,16 @@ function detailView(info, initialTab) {
     "Download",
   );
   const remove = info.version
-    ? h("button", { type: "button", class: "ghost", onclick: () => select(info.id) }, "Back to current version")
-    : h("button", { type: "button", class: "danger-outline", onclick: () => confirmDelete(info.id) }, "Delete…");
+    ? h(
+        "button",
+        { type: "button", class: "ghost", onclick: () => select(info.id) },
+        "Back to current version",
+      )
+    : h(
+        "button",
+        { type: "button", class: "danger-outline", onclick: () => confirmDelete(info.id) },
+        "Delete…",
+      );
   const header = h(
     "div",
     { class: "detail-head" },
@@ -370,7 +394,11 @@ function detailView(info, initialTab) {
       "div",
       { class: "detail-title" },
       h("span", { class: `badge badge-${badge.family}`, "aria-hidden": "true" }, badge.label),
-      h("h2", { tabindex: "-1" }, info.version ? `Binary/${info.id} · version ${info.versionId}` : `Binary/${info.id}`),
+      h(
+        "h2",
+        { tabindex: "-1" },
+        info.version ? `Binary/${info.id} · version ${info.versionId}` : `Binary/${info.id}`,
+      ),
     ),
     h("div", { class: "detail-actions" }, download, remove),
   );
@@ -395,7 +423,18 @@ function detailView(info, initialTab) {
   };
   for (const [name, label] of tabs) {
     tabList.append(
-      h("button", { type: "button", role: "tab", id: `tab-${name}`, "data-tab": name, "aria-controls": "tab-panel", onclick: () => show(name) }, label),
+      h(
+        "button",
+        {
+          type: "button",
+          role: "tab",
+          id: `tab-${name}`,
+          "data-tab": name,
+          "aria-controls": "tab-panel",
+          onclick: () => show(name),
+        },
+        label,
+      ),
     );
   }
   // Arrow keys move between tabs (WAI-ARIA tabs pattern).
@@ -418,21 +457,29 @@ function detailView(info, initialTab) {
 async function renderTab(name, info, panel) {
   const client = state.client;
   if (!client) return;
+  // A slower answer for a tab left since must not replace the newer one.
+  const ticket = String((Number(panel.dataset.ticket) || 0) + 1);
+  panel.dataset.ticket = ticket;
+  /** @param {Node[]} nodes */
+  const put = (...nodes) => {
+    if (panel.dataset.ticket === ticket) panel.replaceChildren(...nodes);
+  };
   panel.replaceChildren(h("p", { class: "muted loading" }, "Loading…"));
   try {
-    if (name === "preview") panel.replaceChildren(await preview(info));
+    if (name === "preview") put(await preview(info));
     else if (name === "json" || name === "xml") {
       const summary = info.size > FULL_RESOURCE_LIMIT;
       const text = await client.resourceText(info.id, info.version, name, summary);
-      panel.replaceChildren(
-        summary
-          ? h("p", { class: "muted small" }, `The payload is left out (_summary=true): the document is ${formatSize(info.size)}.`)
-          : null,
-        h("pre", { class: `code code-${name}`, "aria-label": name === "json" ? "FHIR JSON" : "FHIR XML" }, text),
+      const code = h(
+        "pre",
+        { class: `code code-${name}`, "aria-label": name === "json" ? "FHIR JSON" : "FHIR XML" },
+        text,
       );
-    } else if (name === "history") panel.replaceChildren(await historyView(info));
+      const note = `The payload is left out (_summary=true): the document is ${formatSize(info.size)}.`;
+      put(...(summary ? [h("p", { class: "muted small" }, note), code] : [code]));
+    } else if (name === "history") put(await historyView(info));
   } catch (error) {
-    panel.replaceChildren(h("p", { class: "form-error" }, describe(error)));
+    put(h("p", { class: "form-error" }, describe(error)));
   }
 }
 
@@ -440,7 +487,12 @@ async function renderTab(name, info, panel) {
 async function preview(info) {
   const kind = previewKind(info.type);
   if (!kind) return h("p", { class: "muted" }, `No preview for ${info.type}: download it instead.`);
-  if (info.size > PREVIEW_LIMIT) return h("p", { class: "muted" }, `Too large to preview (${formatSize(info.size)}): download it instead.`);
+  if (info.size > PREVIEW_LIMIT)
+    return h(
+      "p",
+      { class: "muted" },
+      `Too large to preview (${formatSize(info.size)}): download it instead.`,
+    );
   const client = /** @type {FhirClient} */ (state.client);
   const blob = await client.native(info.id, info.version);
   const label = `Preview of Binary/${info.id}`;
@@ -448,11 +500,21 @@ async function preview(info) {
     case "image":
       return h("div", { class: "preview preview-image" }, h("img", { src: objectUrl(blob), alt: label }));
     case "pdf":
-      return h("iframe", { class: "preview preview-frame", src: objectUrl(new Blob([blob], { type: "application/pdf" })), title: label });
+      return h("iframe", {
+        class: "preview preview-frame",
+        src: objectUrl(new Blob([blob], { type: "application/pdf" })),
+        title: label,
+      });
     case "html":
       // No allow-scripts and no allow-same-origin: the document can neither run script nor reach the app.
-      return h("div", { class: "preview" },
-        h("p", { class: "muted small" }, "Shown in a sandboxed frame: scripts, forms and links inside it are disabled."),
+      return h(
+        "div",
+        { class: "preview" },
+        h(
+          "p",
+          { class: "muted small" },
+          "Shown in a sandboxed frame: scripts, forms and links inside it are disabled.",
+        ),
         h("iframe", { class: "preview preview-frame", sandbox: "", srcdoc: await blob.text(), title: label }),
       );
     case "audio":
@@ -470,7 +532,10 @@ async function historyView(info) {
   const bundle = await client.history(info.id);
   const rows = (bundle.entry ?? []).map((/** @type {any} */ entry) => {
     const deleted = entry.request?.method === "DELETE" || !entry.resource;
-    const versionId = entry.resource?.meta?.versionId ?? /_history\/([^/]+)$/.exec(entry.request?.url ?? entry.fullUrl ?? "")?.[1] ?? "";
+    const versionId =
+      entry.resource?.meta?.versionId ??
+      /_history\/([^/]+)$/.exec(entry.request?.url ?? entry.fullUrl ?? "")?.[1] ??
+      "";
     const when = entry.resource?.meta?.lastUpdated ?? entry.response?.lastModified;
     const current = versionId === info.versionId;
     return h(
@@ -478,7 +543,13 @@ async function historyView(info) {
       { class: current ? "current" : "" },
       h("td", {}, versionId),
       h("td", {}, formatDate(when)),
-      h("td", {}, deleted ? h("span", { class: "badge badge-deleted" }, "Deleted") : (entry.resource?.contentType ?? "")),
+      h(
+        "td",
+        {},
+        deleted
+          ? h("span", { class: "badge badge-deleted" }, "Deleted")
+          : (entry.resource?.contentType ?? ""),
+      ),
       h(
         "td",
         {},
@@ -486,7 +557,16 @@ async function historyView(info) {
           ? ""
           : current
             ? h("span", { class: "muted small" }, "Shown")
-            : h("button", { type: "button", class: "ghost small", onclick: () => select(info.id, versionId), "aria-label": `View version ${versionId}` }, "View"),
+            : h(
+                "button",
+                {
+                  type: "button",
+                  class: "ghost small",
+                  onclick: () => select(info.id, versionId),
+                  "aria-label": `View version ${versionId}`,
+                },
+                "View",
+              ),
       ),
     );
   });
@@ -494,7 +574,18 @@ async function historyView(info) {
     "table",
     { class: "history" },
     h("caption", { class: "visually-hidden" }, `Versions of Binary/${info.id}, newest first`),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Version"), h("th", { scope: "col" }, "Updated"), h("th", { scope: "col" }, "Type"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Action")))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Version"),
+        h("th", { scope: "col" }, "Updated"),
+        h("th", { scope: "col" }, "Type"),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Action")),
+      ),
+    ),
     h("tbody", {}, ...rows),
   );
 }
@@ -526,7 +617,9 @@ function confirmDelete(id) {
         toast(`Deleted Binary/${id}`);
         state.selected = null;
         releasePreviews();
-        $("detail").replaceChildren(h("div", { class: "placeholder" }, h("p", {}, `Binary/${id} was deleted.`)));
+        $("detail").replaceChildren(
+          h("div", { class: "placeholder" }, h("p", {}, `Binary/${id} was deleted.`)),
+        );
         await loadList();
       } catch (error) {
         toast(`Could not delete: ${describe(error)}`, "error");

@@ -145,7 +145,9 @@ export class FhirClient {
           reject(new FhirRequestError(xhr.status, text));
         }
       });
-      xhr.addEventListener("error", () => reject(new FhirRequestError(0, "The upload failed (network error)")));
+      xhr.addEventListener("error", () =>
+        reject(new FhirRequestError(0, "The upload failed (network error)")),
+      );
       xhr.addEventListener("abort", () => reject(new FhirRequestError(0, "The upload was cancelled")));
       xhr.send(file);
     });

@@ -59,6 +59,12 @@ describe.skipIf(!HAS_CHROMIUM)("/docs in headless Chromium, offline", () => {
         .first()
         .waitFor({ timeout: 20_000 });
       await page.screenshot({ path: shotPath("docs-desktop") });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page
+        .getByRole("heading", { name: "fhirbin FHIR Binary API" })
+        .first()
+        .waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: shotPath("docs-mobile") });
       expect(offline.blocked).toEqual([]);
       expect(errors).toEqual([]);
     },

@@ -239,6 +239,8 @@ describe.skipIf(!HAS_CHROMIUM)("demo web app in headless Chromium, offline", () 
       await page.getByRole("tab", { name: "FHIR JSON" }).click();
       const json = page.locator("pre.code-json");
       await json.waitFor();
+      // The code block alone: the whole resource, nothing else in the panel.
+      expect(await page.locator("#tab-panel > *").count()).toBe(1);
       const resource = JSON.parse((await json.textContent()) ?? "");
       expect(resource.resourceType).toBe("Binary");
       expect(resource.id).toBe(id);
