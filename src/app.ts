@@ -32,9 +32,10 @@ export interface AppDeps {
 export function createApp({ config, store: rawStore, log, ready, audit }: AppDeps) {
   const metrics = createMetrics();
   const store = countingStore(rawStore, metrics);
-  // Search (issue 6): a store with a search index gets the search routes. Its `catchingUp` is what a
-  // readiness check can report (`ready: { searchIndex: () => !store.catchingUp }`).
+  // Search (issue 6): a store with a search index gets the search routes, and /readyz waits for the index
+  // to catch up with every committed write after a crash.
   const indexed = isIndexed(rawStore) ? rawStore : null;
+  const checks = indexed ? { searchIndex: () => !indexed.catchingUp, ...ready } : ready;
   return new Elysia({
     name: "fhirbin",
     serve: {
@@ -51,7 +52,7 @@ export function createApp({ config, store: rawStore, log, ready, audit }: AppDep
     .use(corsPolicy(config.corsOrigins))
     .use(auditObserver({ basePath: config.basePath, sink: audit }))
     .use(errorHandler(config.fhirVersion, log))
-    .use(opsRoutes({ store, metrics, ...(ready ? { checks: ready } : {}) }))
+    .use(opsRoutes({ store, metrics, ...(checks ? { checks } : {}) }))
     .use(docsRoutes(config))
     .use(webRoutes(config))
     .use(metadataRoutes(config))

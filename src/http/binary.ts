@@ -301,9 +301,9 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     })
     .post("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
     .patch("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
-    .patch("/Binary", () => methodNotAllowed("POST"), { parse: "none" })
-    .put("/Binary", () => methodNotAllowed("POST"), { parse: "none" })
-    .delete("/Binary", () => methodNotAllowed("POST"), { parse: "none" });
+    .patch("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
+    .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
+    .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" });
 }
 
 /** `_summary` on a FHIR read: true/text leave the payload out, false/data keep it; count is for searches. */

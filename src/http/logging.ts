@@ -60,6 +60,8 @@ export function interactionsOf(basePath: string): (method: string, route: string
     [`HEAD ${b}/Binary/:id/_history/:vid`, "vread"],
     [`GET ${b}/Binary/:id/_history`, "history"],
     [`GET ${b}/Binary`, "search"],
+    [`POST ${b}/Binary/_search`, "search"],
+    [`GET ${b}/Binary/_history`, "history-type"],
     [`POST ${b}/Binary`, "create"],
     [`PUT ${b}/Binary/:id`, "update"],
     [`DELETE ${b}/Binary/:id`, "delete"],

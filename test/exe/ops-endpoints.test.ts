@@ -17,7 +17,7 @@ describe("operations endpoints of the executable", () => {
     expect(await health.json()).toEqual({ status: "ok" });
     const ready = await fetch(`${server.origin}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", checks: { store: true } });
+    expect(await ready.json()).toEqual({ status: "ready", checks: { searchIndex: true, store: true } });
 
     const created = await server.request(
       "/Binary?access_token=NOT-IN-THE-LOG",
