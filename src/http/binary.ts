@@ -195,7 +195,12 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
 
   const write = async (request: Request, principal: Principal, id: string | null): Promise<Response> => {
     const permission = requirePermission(principal, id === null ? "create" : "update");
-    if (id !== null) requireId(id);
+    if (id !== null) {
+      requireId(id);
+      // A PUT that creates the resource (update-as-create) is a create too: it needs `c` as well as `u`.
+      const current = await store.current(id);
+      if (!current || current.deleted) requirePermission(principal, "create");
+    }
     const format = resourceFormat(request);
     const input = await readWriteInput(request, config.maxSize, id);
     const settle = input.metadataAfterBody;

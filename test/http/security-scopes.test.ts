@@ -14,9 +14,10 @@ const PATIENT = "p1";
 const INSUFFICIENT = 'Bearer realm="fhirbin", error="insufficient_scope"';
 
 type Context = "patient" | "user" | "system";
-type Interaction = "read" | "head" | "vread" | "history" | "create" | "update" | "delete";
+type Interaction = "read" | "head" | "vread" | "history" | "create" | "update" | "upsert" | "delete";
 type Target = "own" | "other" | "none";
 
+/** The letters each interaction needs; a PUT that creates (upsert) is both an update and a create. */
 const NEEDS: Record<Interaction, string> = {
   read: "r",
   head: "r",
@@ -24,6 +25,7 @@ const NEEDS: Record<Interaction, string> = {
   history: "r",
   create: "c",
   update: "u",
+  upsert: "cu",
   delete: "d",
 };
 const SUCCESS: Record<Interaction, number> = {
@@ -33,6 +35,7 @@ const SUCCESS: Record<Interaction, number> = {
   history: 200,
   create: 201,
   update: 200,
+  upsert: 201,
   delete: 204,
 };
 /** Permission strings and the letters they grant (v1 read covers search, v1 write covers c u d). */
@@ -57,12 +60,16 @@ const SECURITY_CONTEXT: Record<Target, string | null> = {
   none: null,
 };
 
+/** True when the granted letters cover every letter the interaction needs. */
+const grants = (letters: string, interaction: Interaction): boolean =>
+  [...NEEDS[interaction]].every((letter) => letters.includes(letter));
+
 /** What the server must answer, derived from the rules, not from the implementation. */
 function expected(context: Context, letters: string, interaction: Interaction, target: Target): number {
-  if (!letters.includes(NEEDS[interaction])) return 403;
+  if (!grants(letters, interaction)) return 403;
   if (context !== "patient" || target === "own") return SUCCESS[interaction];
   // Writes that would leave the patient's compartment are refused; reads and deletes hide the resource.
-  return interaction === "create" || interaction === "update" ? 403 : 404;
+  return interaction === "create" || interaction === "update" || interaction === "upsert" ? 403 : 404;
 }
 
 const secret = new TextEncoder().encode(SECRET);
@@ -101,6 +108,7 @@ async function attempt(token: string, interaction: Interaction, target: Target):
     },
   };
   if (interaction === "create") return srv.request("/Binary", { method: "POST", ...body });
+  if (interaction === "upsert") return srv.request(`/Binary/new${++counter}`, { method: "PUT", ...body });
   const id = await seed(target);
   const headers = { authorization };
   switch (interaction) {
@@ -142,7 +150,7 @@ describe("the scope matrix", () => {
             await res.arrayBuffer();
             const status = expected(context, letters, interaction, target);
             // A missing scope carries the insufficient_scope challenge; a securityContext refusal does not.
-            const scopeDenied = !letters.includes(NEEDS[interaction]);
+            const scopeDenied = !grants(letters, interaction);
             got.push(`${interaction} ${target}: ${res.status} ${res.headers.get("www-authenticate")}`);
             want.push(`${interaction} ${target}: ${status} ${scopeDenied ? INSUFFICIENT : null}`);
           }
