@@ -169,6 +169,9 @@ describe.skipIf(problem !== null)("a read-only disk", () => {
     await expectOutcome(await server.request("/Binary/kept", { method: "DELETE" }), 503, "transient");
     await expectReadable(server, "/Binary/kept", kept);
     expect((await server.request("/Binary/kept/_history")).status).toBe(200);
+    const readiness = await fetch(new URL("/readyz", server.base));
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toMatchObject({ status: "not ready", checks: { store: false } });
   });
 
   test("writable again, writes succeed again", async () => {
@@ -176,6 +179,7 @@ describe.skipIf(problem !== null)("a read-only disk", () => {
     setReadOnly(disk.dataDir, false);
     expect((await write(server, "/Binary/kept", "v2")).status).toBe(200);
     expect(await (await server.request("/Binary/kept")).text()).toBe("v2");
+    expect((await fetch(new URL("/readyz", server.base))).status).toBe(200);
   });
 
   test("a data directory that cannot be written stops the server at start with a clear message", async () => {
