@@ -6,6 +6,7 @@
 import { type Base64Decoder, createBase64Decoder } from "./base64-stream.ts";
 import { checkBinaryHeader, checkPayload, jsonReference, type ParsedBinary } from "./binary.ts";
 import { FhirError } from "./errors.ts";
+import { type ScanState, scanChunk } from "./scan-chunk.ts";
 
 /** Largest member other than the payload (id, meta, contentType, securityContext...). */
 export const SMALL_MEMBER_LIMIT = 64 * 1024;
@@ -15,7 +16,7 @@ export const SMALL_MEMBER_LIMIT = 64 * 1024;
  * streams. `other`: not a Binary that can be streamed (another resource, not an object, the payload before
  * resourceType, or malformed before that point); the caller reads the body whole and decides as before.
  */
-export type JsonScanState = "undecided" | "binary" | "other";
+export type JsonScanState = ScanState;
 
 /** A push scanner: `push` each chunk (it returns the payload bytes decoded from it), then `end` once. */
 export interface BinaryJsonScanner {
@@ -58,10 +59,7 @@ export function createBinaryJsonScanner(): BinaryJsonScanner {
 
   /** Errors before the scanner decided send the body down the whole-body path, which reports them. */
   const fail = (error: FhirError): never => {
-    if (state === "undecided") {
-      state = "other";
-      throw new Fallback();
-    }
+    if (state === "undecided") state = "other";
     throw error;
   };
 
@@ -243,23 +241,12 @@ export function createBinaryJsonScanner(): BinaryJsonScanner {
       return state;
     },
     push(chunk) {
-      const out: Uint8Array[] = [];
-      if (state === "other") return out;
-      try {
-        let i = 0;
-        while (i < chunk.length) {
-          if (phase === "payload") {
-            i = scanPayload(chunk, i, out);
-            continue;
-          }
-          step(chunk[i] as number);
-          i++;
-        }
-      } catch (error) {
-        if (!(error instanceof Fallback)) throw error;
-        return [];
-      }
-      return out.filter((bytes) => bytes.length > 0);
+      return scanChunk(chunk, {
+        state: () => state,
+        inPayload: () => phase === "payload",
+        scanPayload,
+        step,
+      });
     },
     end() {
       if (phase !== "done") throw malformed();
@@ -294,6 +281,3 @@ function isEscaped(chunk: Uint8Array, from: number, at: number, carriedBackslash
   if (i < from && carriedBackslash) run++;
   return run % 2 === 1;
 }
-
-/** Thrown inside the scanner to leave it when it hands over to the whole-body path. */
-class Fallback extends Error {}

@@ -6,8 +6,8 @@
  */
 import { type Base64Decoder, createBase64Decoder } from "./base64-stream.ts";
 import { checkBinaryHeader, checkPayload, type ParsedBinary } from "./binary.ts";
-import type { JsonScanState } from "./binary-json-stream.ts";
 import { FhirError } from "./errors.ts";
+import { type ScanState, scanChunk } from "./scan-chunk.ts";
 import { decodeReferences, FHIR_NS } from "./xml.ts";
 
 /** Largest markup (one tag, comment or processing instruction) outside the payload. */
@@ -22,7 +22,7 @@ const NAME = /^[A-Za-z_:][\w.:-]*/;
 
 /** A push scanner with the same protocol as the JSON one. */
 export interface BinaryXmlScanner {
-  readonly state: JsonScanState;
+  readonly state: ScanState;
   push(chunk: Uint8Array): Uint8Array[];
   end(): Omit<ParsedBinary, "data">;
 }
@@ -65,7 +65,7 @@ const REFERENCE = /&([^;&]*);?/g;
 
 /** Creates a scanner for one request body. */
 export function createBinaryXmlScanner(): BinaryXmlScanner {
-  let state: JsonScanState = "undecided";
+  let state: ScanState = "undecided";
   // "text": between tags; "markup": inside `<...>`; "payload": inside the streamed value attribute.
   let phase: "text" | "markup" | "payload" = "text";
   let markup: number[] = [];
@@ -218,24 +218,12 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
       return state;
     },
     push(chunk) {
-      const out: Uint8Array[] = [];
-      if (state === "other") return out;
-      try {
-        let i = 0;
-        while (i < chunk.length) {
-          if (phase === "payload") {
-            i = scanPayload(chunk, i, out);
-            continue;
-          }
-          step(chunk[i] as number);
-          i++;
-          if ((state as JsonScanState) === "other") return [];
-        }
-      } catch (error) {
-        if ((state as JsonScanState) === "other") return [];
-        throw error;
-      }
-      return out.filter((bytes) => bytes.length > 0);
+      return scanChunk(chunk, {
+        state: () => state,
+        inPayload: () => phase === "payload",
+        scanPayload,
+        step,
+      });
     },
     end() {
       if (!rootClosed || phase !== "text" || stack.length > 0) throw malformed("the document ended early");
