@@ -1,5 +1,6 @@
 /** What is measured (the cases, each a load per server) and how fhirbin is judged (the ratios and targets). */
-import { CONTENT_TYPE, type Fixture, type SizeKey } from "./fixtures.ts";
+import { CONTENT_TYPE, type Fixture, primeStore, type SizeKey } from "./fixtures.ts";
+import type { Server } from "./process.ts";
 import type { Load } from "./wrk.ts";
 
 /** The servers: fhirbin and its three peers. */
@@ -18,12 +19,17 @@ export interface Case {
   id: string;
   title: string;
   /**
-   * Writes run against fresh servers every time: each starts from an empty store, and the disk used is
-   * released after each run.
+   * Writes run against fresh servers every time: each starts from an empty store (then primed), and the
+   * disk used is released after each run.
    */
   fresh: boolean;
   loads: Partial<Record<Peer, Load>>;
+  /** Brings a fresh server to the state of one in service before it is measured. */
+  prime?: Partial<Record<Peer, (server: Server) => Promise<void>>>;
 }
+
+/** Tiny documents stored in a fresh fhirbin before its writes are measured (see primeStore). */
+const PRIMING_DOCUMENTS = 2048;
 
 /** A ratio of fhirbin to a peer (or to another of its own cases), with the issue's target when it has one. */
 export interface Ratio {
@@ -71,6 +77,7 @@ export function benchCases(input: {
       id: `create-${key}`,
       title: `durable create ${label}`,
       fresh: true,
+      prime: { fhirbin: (server) => primeStore(server.url, token, PRIMING_DOCUMENTS) },
       loads: {
         fhirbin: { path: "/Binary", headers: { ...auth, "content-type": CONTENT_TYPE }, ...body },
         "durable-limit": { path: "/", headers: { "content-type": CONTENT_TYPE }, ...body },

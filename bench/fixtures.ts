@@ -60,3 +60,24 @@ export async function uploadFixtures(
     }
   }
 }
+
+/**
+ * Creates `count` tiny distinct documents, 32 at a time. A store in service has all its fan-out directories
+ * (256 under blobs/, 256 under binary/); a fresh one creates them, fsyncs and all, during its first thousand
+ * writes, which would charge a young store's cost to the steady-state figure.
+ */
+export async function primeStore(base: string, token: string, count: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let n = next++; n < count; n = next++) {
+      const response = await fetch(`${base}/Binary`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "text/plain", prefer: "return=minimal" },
+        body: `priming document ${n}`,
+      });
+      await response.arrayBuffer();
+      if (response.status !== 201) throw new Error(`priming ${base} answered ${response.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}

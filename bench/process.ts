@@ -79,12 +79,37 @@ async function firstMatch(stream: ReadableStream<Uint8Array>, pattern: RegExp): 
 
 const LISTENING = /^listening on (http:\/\/\S+)$/m;
 
+/** Where a server's stderr goes, and its environment. */
+export interface SpawnOptions {
+  /** A file for stderr (a request log would flood the terminal); the terminal's stderr when absent. */
+  logFile?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** The last lines of a log file, to say why a server failed. */
+async function tail(path: string | undefined): Promise<string> {
+  if (!path) return "";
+  const text = await Bun.file(path)
+    .text()
+    .catch(() => "");
+  return text ? `\n--- ${path} ---\n${text.split("\n").slice(-20).join("\n")}` : "";
+}
+
 /**
  * Spawns a server that prints `listening on URL` on stdout once it accepts connections (fhirbin and the
  * two Bun peers do), and resolves when it has.
  */
-export async function spawnListening(name: string, command: string[]): Promise<Server> {
-  const child = Bun.spawn(command, { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+export async function spawnListening(
+  name: string,
+  command: string[],
+  options: SpawnOptions = {},
+): Promise<Server> {
+  const child = Bun.spawn(command, {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: options.logFile ? Bun.file(options.logFile) : "inherit",
+    env: options.env ?? process.env,
+  });
   try {
     const exited = child.exited.then((code) => {
       throw new Error(`${name} exited with status ${code} before listening`);
@@ -97,7 +122,9 @@ export async function spawnListening(name: string, command: string[]): Promise<S
     return { name, url: match[1] as string, pid: child.pid, [Symbol.asyncDispose]: () => stop(child) };
   } catch (error) {
     await stop(child);
-    throw error;
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}${await tail(options.logFile)}`,
+    );
   }
 }
 

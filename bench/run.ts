@@ -58,18 +58,12 @@ function starters(input: {
   ];
   return {
     fhirbin: (dir) =>
-      spawnListening("fhirbin", [
-        EXE,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data",
-        dir,
-        "--token",
-        input.token,
-      ]),
+      spawnListening(
+        "fhirbin",
+        [EXE, "serve", "--host", "127.0.0.1", "--port", "0", "--data", dir, "--token", input.token],
+        // Like nginx's access_log off; set through the environment, which older builds simply ignore.
+        { logFile: `${dir}.log`, env: { ...process.env, FHIRBIN_LOG_FORMAT: "off" } },
+      ),
     "bare-bun": () => spawnListening("bare Bun.serve", bun("bare-bun.ts", input.docs)),
     nginx: (dir) => startNginx(input.nginx, dir, input.docs, input.probe),
     "durable-limit": (dir) => spawnListening("durability limit", bun("durable-limit.ts", dir)),
@@ -128,6 +122,7 @@ async function runAll(input: {
       if (c.fresh) {
         await using dir = await tempDir(`${peer}-`, scratch);
         await using server = await start[peer](dir.path);
+        await c.prime?.[peer]?.(server);
         m = await measure(wrk, server, load, settings, signal);
       } else {
         const server = running[peer];
@@ -166,13 +161,24 @@ async function main(): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => abort.abort(new Error(`stopped by ${signal}`)));
   }
+  try {
+    return await bench(settings, { nginx, wrk }, abort.signal);
+  } catch (error) {
+    // Every server and temporary directory has been released by now (await using).
+    if (!abort.signal.aborted) throw error;
+    console.error(`bench: ${(abort.signal.reason as Error).message}`);
+    return 130;
+  }
+}
 
+/** Builds, starts the servers, runs every case, and writes the report; returns the exit status. */
+async function bench(
+  settings: Settings,
+  { nginx, wrk }: { nginx: string; wrk: string },
+  signal: AbortSignal,
+): Promise<number> {
   console.log("building dist/fhirbin");
-  await runCommand([process.execPath, "run", "build"], {
-    cwd: ROOT,
-    timeoutMs: 300_000,
-    signal: abort.signal,
-  });
+  await runCommand([process.execPath, "run", "build"], { cwd: ROOT, timeoutMs: 300_000, signal });
 
   await using work = await tempDir("fhirbin-bench-");
   const docs = join(work.path, "docs");
@@ -209,9 +215,7 @@ async function main(): Promise<number> {
   const runs: RunResults[] = [];
   for (let run = 1; run <= settings.repeat; run++) {
     const label = `run ${run}/${settings.repeat}`;
-    runs.push(
-      await runAll({ cases, running, start, scratch: work.path, wrk, settings, signal: abort.signal, label }),
-    );
+    runs.push(await runAll({ cases, running, start, scratch: work.path, wrk, settings, signal, label }));
   }
 
   const report = renderReport({
