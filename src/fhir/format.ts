@@ -105,7 +105,8 @@ export function negotiateBinary(
   fallback: FhirVersion,
 ): Representation {
   if (format !== null) return { kind: "fhir", ...parseFormatParameter(format, fallback) };
-  const entry = accept ? preferredFhirEntry(accept) : null;
+  // Every FHIR MIME type contains "fhir": an Accept without it cannot ask for FHIR, and needs no parsing.
+  const entry = accept && /fhir/i.test(accept) ? preferredFhirEntry(accept) : null;
   if (!entry) return { kind: "native" };
   const syntax = fhirSyntaxOf(entry.essence) ?? "json";
   return { kind: "fhir", ...fhirFormat(syntax, entry.essence, entry.params.get("fhirversion"), fallback) };

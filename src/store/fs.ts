@@ -54,6 +54,7 @@ export async function createFsStore(root: string): Promise<Store> {
 class FsStore implements Store {
   readonly #paths: Layout;
   readonly #current = new Map<string, VersionRecord>();
+  readonly #files = new Map<string, ReturnType<typeof Bun.file>>();
   readonly #exclusive = createKeyedMutex();
 
   constructor(paths: Layout) {
@@ -143,7 +144,14 @@ class FsStore implements Store {
   }
 
   content(version: StoredVersion): Blob {
-    return Bun.file(this.#paths.blob(version.sha256));
+    // Blobs are write-once and named by their hash, so one BunFile per blob serves every read (issue 8).
+    let file = this.#files.get(version.sha256);
+    if (!file) {
+      if (this.#files.size >= 10_000) this.#files.delete(this.#files.keys().next().value as string);
+      file = Bun.file(this.#paths.blob(version.sha256));
+      this.#files.set(version.sha256, file);
+    }
+    return file;
   }
 
   async writable(): Promise<boolean> {
