@@ -163,10 +163,12 @@ export function renderReport(input: {
     "",
     ratioTable(results),
     "",
-    `Targets met: ${judged.filter((r) => r.met).length} of ${judged.length}. "by CPU/req" is the same ratio`,
-    "estimated from the servers' CPU time per request (the peer's over fhirbin's): it hardly moves when other",
-    "work shares the machine, and it is what the throughput ratio tends to when a server is CPU-bound (the",
-    "reads, not the durable creates, which mostly wait for the disk).",
+    `Targets met: ${judged.filter((r) => r.met).length} of ${judged.length}.`,
+    "",
+    "CPU/req is the server's CPU time (user + system, its children included) per request. The last column is",
+    "the same ratio estimated from it (the peer's CPU/req over fhirbin's): it hardly moves when other work",
+    "shares the machine, and it is what the throughput ratio tends to when a server is CPU-bound (the reads,",
+    "not the durable creates, which mostly wait for the disk).",
     ...(errors.length > 0
       ? ["", "Socket errors (connections reset or timed out):", ...errors.map((e) => `- ${e}`)]
       : []),
