@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { withDeadline } from "../test/deadline.ts";
 
 /** How long a server may take to start, and to stop before it is killed. */
 const START_MS = 15_000;
@@ -21,19 +22,6 @@ export interface TempDir extends AsyncDisposable {
 export async function tempDir(prefix: string, parent = tmpdir()): Promise<TempDir> {
   const path = await mkdtemp(join(parent, prefix));
   return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
-}
-
-/** Rejects with a message naming `what` once `ms` have passed, unless `promise` settles first. */
-export async function withDeadline<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: Timer | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A server under test: its base URL, stopped when disposed. */

@@ -7,12 +7,17 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { withDeadline as deadline } from "../deadline.ts";
 
 /** The repository root. */
 export const ROOT = resolve(import.meta.dir, "../..");
 
 /** The compiled executable `npm test` builds before running the tests. */
 export const EXE = join(ROOT, "dist", "fhirbin");
+
+/** Resolves with `promise`, or rejects naming `what` once `ms` (WAIT_MS by default) have passed. */
+export const withDeadline = <T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> =>
+  deadline(promise, what, ms);
 
 /**
  * The longest any single wait may take: below bun test's timeout (`--timeout 30000` in npm test), so a failure names
@@ -49,19 +54,6 @@ function cleanEnv(extra: Record<string, string>): Record<string, string> {
     if (value !== undefined && !name.startsWith("FHIRBIN_")) env[name] = value;
   }
   return { ...env, ...extra };
-}
-
-/** Resolves with `promise`, or rejects with `what` once `ms` have passed. */
-export async function withDeadline<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: Timer | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `check` until it holds, failing after `ms`: for conditions only visible from outside. */

@@ -148,7 +148,7 @@ await runSuite("crash", async (checks) => {
       // The kill moment is the random variable here, not a synchronisation.
       await Bun.sleep(randomInt(...KILL_AFTER));
       await server.stop("SIGKILL");
-      await withDeadline(Promise.all(clients), 30_000, `the clients to see kill ${kill}`);
+      await withDeadline(Promise.all(clients), `the clients to see kill ${kill}`, 30_000);
       survived++;
     }
 

@@ -8,6 +8,9 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import type { VerifyReport } from "../../src/store/verify.ts";
+import { withDeadline } from "../deadline.ts";
+
+export { withDeadline };
 
 /** The repository root (of whichever copy this file lives in). */
 const ROOT = resolve(import.meta.dir, "../..");
@@ -36,19 +39,6 @@ export function ensureBuilt(): string {
   });
   if (build.exitCode !== 0 || !existsSync(EXE)) throw new Error(`could not build ${EXE}`);
   return EXE;
-}
-
-/** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
-export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: Timer | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `check` until it holds: for conditions only visible from outside (a file, a process state). */
@@ -93,7 +83,7 @@ class Tail {
       listener();
     });
     try {
-      return await withDeadline(found, ms, what);
+      return await withDeadline(found, what, ms);
     } finally {
       this.#listeners.delete(listener);
     }
@@ -164,7 +154,7 @@ export class Fhirbin implements AsyncDisposable {
   /** Sends `signal` (to `pid` when the server runs under a wrapper) and waits for the exit. */
   async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM", pid = this.pid): Promise<number | null> {
     process.kill(pid, signal);
-    await withDeadline(this.#proc.exited, 10_000, `process ${pid} to exit after ${signal}`);
+    await withDeadline(this.#proc.exited, `process ${pid} to exit after ${signal}`, 10_000);
     return this.#proc.exitCode;
   }
 
@@ -199,8 +189,8 @@ export async function runFhirbin(
   });
   const [stdout, stderr, exitCode] = await withDeadline(
     Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]),
-    ms,
     `fhirbin ${args.join(" ")}`,
+    ms,
   );
   return { exitCode, stdout, stderr };
 }
