@@ -12,6 +12,7 @@ import { createJwtVerifier, looksLikeJwt } from "../security/jwt.ts";
 import { type Interaction, type Permission, type Principal, permissionFor } from "../security/scopes.ts";
 import { toSmartConfiguration } from "../security/smart.ts";
 import { tokenLabel } from "../security/token-file.ts";
+import { requestIdOf } from "./logging.ts";
 
 const CHALLENGE = 'Bearer realm="fhirbin", error="invalid_token"';
 
@@ -191,11 +192,11 @@ export function auditObserver({ basePath, sink }: { basePath: string; sink: Audi
       }
       const params = audited.params ?? {};
       const id = params.id ?? /\/Binary\/([^/]+)\//.exec(location ?? "")?.[1] ?? null;
-      const requestId = context.set.headers["x-request-id"];
+      const requestId = requestIdOf(context);
       sink.record(
         toAuditEvent({
           time: new Date(),
-          requestId: typeof requestId === "string" ? requestId : crypto.randomUUID(),
+          requestId: requestId ?? crypto.randomUUID(),
           interaction,
           status,
           who: audited.principal?.subject ?? "unauthenticated",

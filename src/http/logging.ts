@@ -90,6 +90,11 @@ interface Observed {
   fhirbinRequestId?: string;
 }
 
+/** The request id the observer accepted or generated for a request's context (for the audit trail). */
+export function requestIdOf(context: object): string | undefined {
+  return (context as Observed).fhirbinRequestId;
+}
+
 function contentLength(headers: Headers): number | null {
   const value = headers.get("content-length");
   return value === null ? null : Number(value);
@@ -151,22 +156,27 @@ export function requestObserver({
       observed.fhirbinStart = performance.now();
       const id = acceptRequestId(context.request.headers.get("x-request-id"));
       observed.fhirbinRequestId = id;
-      context.set.headers["x-request-id"] = id;
     })
     .onAfterHandle({ as: "global" }, (context) => {
       const response = context.responseValue;
       const { method } = context.request;
+      const id = requestIdOf(context);
       if (response instanceof Response) {
+        // On the Response itself: anything in set.headers makes Elysia copy every Response (issue 8).
+        if (id) response.headers.set("x-request-id", id);
         const status = response.status;
         const empty = method === "HEAD" || status === 204 || status === 304;
         finish(context, status, empty ? 0 : contentLength(response.headers));
       } else {
+        if (id) context.set.headers["x-request-id"] = id;
         const status = typeof context.set.status === "number" ? context.set.status : 200;
         finish(context, status, typeof response === "string" ? Buffer.byteLength(response) : null);
       }
     })
     .onError({ as: "global" }, (context) => {
-      // Returns nothing, so the error goes on to the renderer in errors.ts.
+      // Returns nothing, so the error goes on to the renderer in errors.ts, whose response gets set.headers.
+      const id = requestIdOf(context);
+      if (id) context.set.headers["x-request-id"] = id;
       finish(context, errorStatus(context.error, context.code), null);
     });
 }
