@@ -1,13 +1,14 @@
 /** Builds the fhirbin application; it never listens (main.ts does, tests use port 0). */
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
-import { auditObserver, corsPolicy, smartRoutes } from "./http/auth.ts";
-import { binaryRoutes } from "./http/binary.ts";
+import { corsOnResponse, corsPolicy, smartRoutes } from "./http/auth.ts";
+import { binaryInteractions, binaryRoutes } from "./http/binary.ts";
 import { wrappedLimit } from "./http/body.ts";
 // API docs (issue 7).
 import { docsRoutes } from "./http/docs.ts";
-import { errorHandler } from "./http/errors.ts";
-import { requestObserver } from "./http/logging.ts";
+import { errorHandler, errorResponse } from "./http/errors.ts";
+import { hotReadRoutes } from "./http/hot-read.ts";
+import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
 import { countingStore, createMetrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
 // Search (issue 6).
@@ -36,6 +37,9 @@ export function createApp({ config, store: rawStore, log, ready, audit }: AppDep
   // to catch up with every committed write after a crash.
   const indexed = isIndexed(rawStore) ? rawStore : null;
   const checks = indexed ? { searchIndex: () => !indexed.catchingUp, ...ready } : ready;
+  const { basePath } = config;
+  const observer = createObserver({ format: config.logFormat, log, metrics, basePath, audit });
+  const binary = binaryInteractions({ config, store });
   return new Elysia({
     name: "fhirbin",
     serve: {
@@ -46,11 +50,18 @@ export function createApp({ config, store: rawStore, log, ready, audit }: AppDep
       maxRequestBodySize: wrappedLimit(config.maxSize) * 2,
       // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time).
       idleTimeout: 0,
+      // Merged over the routes Elysia gives Bun's router, so these win for their methods (issue 8).
+      routes: hotReadRoutes({
+        basePath,
+        binary,
+        observer,
+        cors: corsOnResponse(config.corsOrigins),
+        renderError: (error, request) => errorResponse(error, request, config.fhirVersion, log),
+      }),
     },
   })
-    .use(requestObserver({ format: config.logFormat, log, metrics, basePath: config.basePath }))
+    .use(requestObserver(observer))
     .use(corsPolicy(config.corsOrigins))
-    .use(auditObserver({ basePath: config.basePath, sink: audit }))
     .use(errorHandler(config.fhirVersion, log))
     .use(opsRoutes({ store, metrics, ...(checks ? { checks } : {}) }))
     .use(docsRoutes(config))
@@ -58,5 +69,5 @@ export function createApp({ config, store: rawStore, log, ready, audit }: AppDep
     .use(metadataRoutes(config))
     .use(smartRoutes(config))
     .use(indexed ? searchRoutes({ config, store: indexed }) : new Elysia({ name: "fhirbin-no-search" }))
-    .use(binaryRoutes({ config, store }));
+    .use(binaryRoutes(basePath, binary));
 }

@@ -6,13 +6,11 @@ import { timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
-import { type AuditInteraction, type AuditSink, toAuditEvent } from "../security/audit.ts";
 import { corsHeaders } from "../security/cors.ts";
 import { createJwtVerifier, looksLikeJwt } from "../security/jwt.ts";
 import { type Interaction, type Permission, type Principal, permissionFor } from "../security/scopes.ts";
 import { toSmartConfiguration } from "../security/smart.ts";
 import { tokenLabel } from "../security/token-file.ts";
-import { requestIdOf } from "./logging.ts";
 
 const CHALLENGE = 'Bearer realm="fhirbin", error="invalid_token"';
 
@@ -104,108 +102,13 @@ export function smartRoutes(config: Config) {
   );
 }
 
-/** The audited interaction of a route pattern (relative to the FHIR base), or undefined. */
-function auditedInteraction(method: string, route: string): AuditInteraction | undefined {
-  const key = `${method === "HEAD" ? "GET" : method} ${route}`;
-  switch (key) {
-    case "GET /Binary/:id":
-      return "read";
-    case "GET /Binary/:id/_history/:vid":
-      return "vread";
-    case "GET /Binary/:id/_history":
-      return "history-instance";
-    case "GET /Binary/_history":
-      return "history-type";
-    case "GET /Binary":
-    case "POST /Binary/_search":
-      return "search-type";
-    case "POST /Binary":
-      return "create";
-    case "PUT /Binary/:id":
-      return "update";
-    case "DELETE /Binary/:id":
-      return "delete";
-    default:
-      return undefined;
-  }
-}
-
-/** The version a response names: `ETag: W/"3"`, or the `_history/3` of a Location. */
-function versionOf(headers: Headers | Readonly<Record<string, string>>): string | null {
-  const get = (name: string): string | null =>
-    headers instanceof Headers ? headers.get(name) : (headers[name] ?? null);
-  return (
-    /^W\/"(\d+)"$/.exec(get("etag") ?? "")?.[1] ??
-    /\/_history\/(\d+)$/.exec(get("location") ?? "")?.[1] ??
-    null
-  );
-}
-
-interface Audited {
-  fhirbinAuditResponse?: unknown;
-  fhirbinAuditAddress?: string | null;
-  principal?: Principal;
-  error?: unknown;
-  code?: unknown;
-  route?: string;
-  params?: Record<string, string | undefined>;
-}
-
-/**
- * The Elysia plugin writing one AuditEvent per request on a Binary route, allowed or denied, once the
- * response is sent. The caller is named by its principal's subject; tokens are never looked at here.
- */
-export function auditObserver({ basePath, sink }: { basePath: string; sink: AuditSink | undefined }) {
-  const plugin = new Elysia({ name: "fhirbin-audit" });
-  if (!sink) return plugin;
-  return plugin
-    .onRequest((context) => {
-      // Asked now: once the response is sent the connection may be gone.
-      (context as typeof context & Audited).fhirbinAuditAddress =
-        context.server?.requestIP(context.request)?.address ?? null;
-    })
-    .mapResponse({ as: "global" }, (context) => {
-      (context as typeof context & Audited).fhirbinAuditResponse = context.responseValue;
-    })
-    .onAfterResponse({ as: "global" }, (context) => {
-      const audited = context as typeof context & Audited;
-      const route = audited.route ?? "";
-      if (!route.startsWith(`${basePath}/`)) return;
-      const interaction = auditedInteraction(context.request.method, route.slice(basePath.length));
-      if (!interaction) return;
-      const response = audited.fhirbinAuditResponse;
-      let status = typeof context.set.status === "number" ? context.set.status : 200;
-      let versionId: string | null = null;
-      let location: string | null = null;
-      if (response instanceof Response) {
-        status = response.status;
-        versionId = versionOf(response.headers);
-        location = response.headers.get("location");
-      } else if (audited.error !== undefined || audited.code !== undefined) {
-        status =
-          audited.error instanceof FhirError
-            ? audited.error.status
-            : audited.code === "NOT_FOUND"
-              ? 404
-              : 500;
-        if (audited.error instanceof FhirError) versionId = versionOf(audited.error.headers);
-      }
-      const params = audited.params ?? {};
-      const id = params.id ?? /\/Binary\/([^/]+)\//.exec(location ?? "")?.[1] ?? null;
-      const requestId = requestIdOf(context);
-      sink.record(
-        toAuditEvent({
-          time: new Date(),
-          requestId: requestId ?? crypto.randomUUID(),
-          interaction,
-          status,
-          who: audited.principal?.subject ?? "unauthenticated",
-          address: audited.fhirbinAuditAddress ?? null,
-          id,
-          versionId: params.vid ?? versionId,
-        }),
-      );
-    });
+/** Adds the CORS headers of a (non-preflight) request's origin to a response built outside Elysia. */
+export function corsOnResponse(origins: readonly string[]): (request: Request, response: Response) => void {
+  return (request, response) => {
+    if (origins.length === 0) return;
+    const headers = corsHeaders(origins, request.headers.get("origin"), false);
+    for (const [name, value] of Object.entries(headers ?? {})) response.headers.set(name, value);
+  };
 }
 
 /**

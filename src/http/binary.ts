@@ -11,6 +11,7 @@ import { isOwnPatient, type Principal } from "../security/scopes.ts";
 import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
+import { ByteCache } from "./byte-cache.ts";
 import {
   etagOf,
   ifRangeHolds,
@@ -40,8 +41,11 @@ function methodNotAllowed(allow: string): never {
   throw new FhirError(405, "not-supported", `Method not allowed here; allowed: ${allow}`, { allow });
 }
 
-/** The Binary routes under the FHIR base path. */
-export function binaryRoutes({ config, store }: { config: Config; store: Store }) {
+/** The Binary interactions as plain functions of a request: the Elysia routes and the hot read share them. */
+export type BinaryInteractions = ReturnType<typeof binaryInteractions>;
+
+/** Builds the Binary interactions over a store. */
+export function binaryInteractions({ config, store }: { config: Config; store: Store }) {
   const authenticate = createAuthenticator(config);
   // The read path is hot (issue 8): the origin and the query are sliced from request.url rather than parsed
   // with new URL() several times per request.
@@ -60,6 +64,8 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     nativeHeaderCache.set(version, { base, headers });
     return headers;
   };
+  // Encoded FHIR-wrapped bodies of recent versions: 32 MiB, none over 4 MiB (issue 8).
+  const wrappedBodies = new ByteCache(32 * 1024 * 1024, 4 * 1024 * 1024);
   const resourceFormat = (request: Request): FhirFormat =>
     negotiateResource(
       query(request, "_format"),
@@ -83,10 +89,19 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     const { head, tail } = binaryEnvelope(version, format, pretty);
     const length = Buffer.byteLength(head) + base64Length(version.size) + Buffer.byteLength(tail);
     const content = store.content(version);
-    const body =
-      version.size <= WRAP_IN_MEMORY
-        ? head + (await content.bytes()).toBase64() + tail
-        : binaryStream(head, content.stream(), tail);
+    let body: Uint8Array | ReadableStream<Uint8Array>;
+    if (version.size <= WRAP_IN_MEMORY) {
+      // The sha256 keeps the key unique even if a data directory were replaced under a running server.
+      const key = `${version.id}/${version.versionId}/${version.sha256}/${format.mime}/${format.version}/${pretty}`;
+      let encoded = wrappedBodies.get(key);
+      if (!encoded) {
+        encoded = Buffer.from(head + (await content.bytes()).toBase64() + tail);
+        wrappedBodies.set(key, encoded);
+      }
+      body = encoded;
+    } else {
+      body = binaryStream(head, content.stream(), tail);
+    }
     return new Response(body, {
       status,
       headers: { "content-type": fhirContentType(format), "content-length": String(length), ...headers },
@@ -267,63 +282,73 @@ export function binaryRoutes({ config, store }: { config: Config; store: Store }
     }
   };
 
+  const history = async (request: Request, principal: Principal, id: string): Promise<Response> => {
+    const permission = requirePermission(principal, "history");
+    let records = await store.history(requireId(id));
+    // Every version must be the patient's: an older one may have belonged to someone else.
+    if (
+      permission === "patient-only" &&
+      !records.every((record) => record.deleted || isOwnPatient(principal, record.securityContext))
+    )
+      records = [];
+    if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${id} is not known`);
+    const base = baseOf(request);
+    const bundle = toHistoryBundle(records, base, config.fhirVersion, `${base}/Binary/${id}/_history`);
+    return resourceResponse(bundle, resourceFormat(request), {
+      pretty: query(request, "_pretty") === "true",
+    });
+  };
+
+  const remove = async (request: Request, principal: Principal, id: string): Promise<Response> => {
+    if (requirePermission(principal, "delete") === "patient-only") {
+      const current = await store.current(requireId(id));
+      if (!current || current.deleted || !isOwnPatient(principal, current.securityContext))
+        throw new FhirError(404, "not-found", `Binary/${id} is not known`);
+    }
+    const ifMatch = request.headers.get("if-match");
+    const tombstone = await store.delete(
+      requireId(id),
+      ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) },
+    );
+    return new Response(null, {
+      status: 204,
+      headers: tombstone ? { etag: etagOf(tombstone.versionId) } : {},
+    });
+  };
+
+  return { authenticate, read, write, history, remove };
+}
+
+/** The Binary routes under the FHIR base path. */
+export function binaryRoutes(basePath: string, binary: BinaryInteractions) {
+  const { read, write } = binary;
   // Every route here needs a caller: 401 before anything else is looked at.
-  return new Elysia({ name: "fhirbin-binary", prefix: config.basePath })
-    .resolve(async ({ request }) => ({ principal: await authenticate(request) }))
-    .get("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
-    .head("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
-    .get("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
-      read(request, principal, params.id, params.vid),
-    )
-    .head("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
-      read(request, principal, params.id, params.vid),
-    )
-    .get("/Binary/:id/_history", async ({ request, principal, params }) => {
-      const permission = requirePermission(principal, "history");
-      let records = await store.history(requireId(params.id));
-      // Every version must be the patient's: an older one may have belonged to someone else.
-      if (
-        permission === "patient-only" &&
-        !records.every((record) => record.deleted || isOwnPatient(principal, record.securityContext))
+  return (
+    new Elysia({ name: "fhirbin-binary", prefix: basePath })
+      .resolve(async ({ request }) => ({ principal: await binary.authenticate(request) }))
+      // GET and HEAD of these two are answered by Bun's router when listening (hot-read.ts), with the same read.
+      .get("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
+      .head("/Binary/:id", ({ request, principal, params }) => read(request, principal, params.id, null))
+      .get("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
+        read(request, principal, params.id, params.vid),
       )
-        records = [];
-      if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${params.id} is not known`);
-      const base = baseOf(request);
-      const bundle = toHistoryBundle(
-        records,
-        base,
-        config.fhirVersion,
-        `${base}/Binary/${params.id}/_history`,
-      );
-      return resourceResponse(bundle, resourceFormat(request), {
-        pretty: query(request, "_pretty") === "true",
-      });
-    })
-    .post("/Binary", ({ request, principal }) => write(request, principal, null), { parse: "none" })
-    .put("/Binary/:id", ({ request, principal, params }) => write(request, principal, params.id), {
-      parse: "none",
-    })
-    .delete("/Binary/:id", async ({ request, principal, params }) => {
-      if (requirePermission(principal, "delete") === "patient-only") {
-        const current = await store.current(requireId(params.id));
-        if (!current || current.deleted || !isOwnPatient(principal, current.securityContext))
-          throw new FhirError(404, "not-found", `Binary/${params.id} is not known`);
-      }
-      const ifMatch = request.headers.get("if-match");
-      const tombstone = await store.delete(
-        requireId(params.id),
-        ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) },
-      );
-      return new Response(null, {
-        status: 204,
-        headers: tombstone ? { etag: etagOf(tombstone.versionId) } : {},
-      });
-    })
-    .post("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
-    .patch("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
-    .patch("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
-    .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
-    .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" });
+      .head("/Binary/:id/_history/:vid", ({ request, principal, params }) =>
+        read(request, principal, params.id, params.vid),
+      )
+      .get("/Binary/:id/_history", ({ request, principal, params }) =>
+        binary.history(request, principal, params.id),
+      )
+      .post("/Binary", ({ request, principal }) => write(request, principal, null), { parse: "none" })
+      .put("/Binary/:id", ({ request, principal, params }) => write(request, principal, params.id), {
+        parse: "none",
+      })
+      .delete("/Binary/:id", ({ request, principal, params }) => binary.remove(request, principal, params.id))
+      .post("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
+      .patch("/Binary/:id", () => methodNotAllowed("GET, HEAD, PUT, DELETE"), { parse: "none" })
+      .patch("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
+      .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
+      .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
+  );
 }
 
 /** `_summary` on a FHIR read: true/text leave the payload out, false/data keep it; count is for searches. */

@@ -1,12 +1,16 @@
 /**
  * Request observation: an `X-Request-ID` accepted or generated and echoed, one log line per request (text or
- * JSON) and the request metrics. Elysia hooks: onRequest stamps the request; onAfterHandle (a handler's
- * response) and onError (a failure, before errors.ts renders it) log and count. onAfterResponse and a global
- * mapResponse would be simpler but cost 10-25 us per request, a quarter of the read path's throughput.
+ * JSON), the request metrics and the audit trail of Binary requests. One plain observer serves both ways a
+ * request is answered: Elysia's hooks (onRequest, then onAfterHandle for a handler's response or onError for
+ * a failure, before errors.ts renders it) and the hot read served by Bun's router (hot-read.ts). A global
+ * mapResponse or onAfterResponse hook would be simpler but makes Elysia copy every Response (issue 8).
  */
+import type { Server } from "bun";
 import { Elysia } from "elysia";
 import type { LogFormat } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
+import { type AuditSink, auditedInteraction, auditedVersion } from "../security/audit.ts";
+import type { Principal } from "../security/scopes.ts";
 import type { Metrics } from "./ops.ts";
 
 /** A client's request id is kept when it is 1-128 characters of this set, else a new one is generated. */
@@ -84,15 +88,47 @@ export function interactionsOf(basePath: string): (method: string, route: string
   return (method, route) => (route === undefined ? undefined : byMethod.get(method)?.get(route)) ?? "other";
 }
 
-/** Per-request state kept on Elysia's context object between the hooks. */
-interface Observed {
-  fhirbinStart?: number;
-  fhirbinRequestId?: string;
+/** What a request started with: kept from the first hook to the last. */
+export interface Observation {
+  start: number;
+  requestId: string;
 }
 
-/** The request id the observer accepted or generated for a request's context (for the audit trail). */
-export function requestIdOf(context: object): string | undefined {
-  return (context as Observed).fhirbinRequestId;
+/** What the routing knew of a request: its route pattern, its path parameters and its caller. */
+export interface RouteFacts {
+  route: string | undefined;
+  params: Readonly<Record<string, string | undefined>> | undefined;
+  principal: Principal | undefined;
+}
+
+/** How a request was answered. */
+export interface Outcome {
+  status: number;
+  /** The response's headers, or an error's (the audit trail names the version they carry). */
+  headers: Headers | Readonly<Record<string, string>>;
+  /** Response body bytes; null when unknown (streamed). */
+  bytes: number | null;
+}
+
+export interface Observer {
+  /** Starts observing a request: its start time and request id. */
+  begin(request: Request): Observation;
+  /** Records a finished request: metrics, the log line, and the audit event of a Binary route. */
+  record(
+    observation: Observation,
+    request: Request,
+    server: Server<unknown> | null,
+    facts: RouteFacts,
+    outcome: Outcome,
+  ): void;
+  /** Stamps X-Request-ID on a response and records the request it answers. */
+  responded(
+    observation: Observation,
+    request: Request,
+    server: Server<unknown> | null,
+    facts: RouteFacts,
+    response: Response,
+  ): void;
 }
 
 function contentLength(headers: Headers): number | null {
@@ -106,77 +142,126 @@ function errorStatus(error: unknown, code: unknown): number {
   return code === "NOT_FOUND" ? 404 : 500;
 }
 
-/** The Elysia plugin observing every request of the app it is used in (use it before the error renderer). */
-export function requestObserver({
+/** The observer of every request: metrics always, the request log unless off, the audit trail when given. */
+export function createObserver({
   format,
   log,
   metrics,
   basePath,
+  audit,
 }: {
   format: LogFormat;
   log: (line: string) => void;
   metrics: Metrics;
   basePath: string;
-}) {
+  audit: AuditSink | undefined;
+}): Observer {
   const interactionOf = interactionsOf(basePath);
-  const finish = (
-    context: { request: Request; route?: string } & Observed,
-    status: number,
-    bytes: number | null,
-  ): void => {
-    const { request } = context;
+  const record: Observer["record"] = (observation, request, server, facts, { status, headers, bytes }) => {
     const end = performance.now();
-    const ms = end - (context.fhirbinStart ?? end);
+    const ms = end - observation.start;
+    const { method } = request;
     metrics.observe(
-      interactionOf(request.method, context.route),
+      interactionOf(method, facts.route),
       status,
       ms / 1000,
       contentLength(request.headers) ?? 0,
       bytes ?? 0,
     );
-    if (format === "off") return;
-    log(
-      toLogLine(
-        {
-          time: new Date(),
-          requestId: context.fhirbinRequestId ?? "-",
-          method: request.method,
-          path: pathOf(request.url),
-          status,
-          bytes,
-          ms,
-        },
-        format,
-      ),
-    );
+    if (format !== "off") {
+      const path = pathOf(request.url);
+      log(
+        toLogLine(
+          { time: new Date(), requestId: observation.requestId, method, path, status, bytes, ms },
+          format,
+        ),
+      );
+    }
+    const route = facts.route;
+    if (!audit || !route?.startsWith(`${basePath}/`)) return;
+    const interaction = auditedInteraction(method, route.slice(basePath.length));
+    if (!interaction) return;
+    const named = auditedVersion(headers);
+    audit.record({
+      time: new Date(),
+      requestId: observation.requestId,
+      interaction,
+      status,
+      who: facts.principal?.subject ?? "unauthenticated",
+      // Asked before the response is sent: afterwards the connection may be gone.
+      address: server?.requestIP(request)?.address ?? null,
+      id: facts.params?.id ?? named.id,
+      versionId: facts.params?.vid ?? named.versionId,
+    });
+  };
+  return {
+    begin: (request) => ({
+      start: performance.now(),
+      requestId: acceptRequestId(request.headers.get("x-request-id")),
+    }),
+    record,
+    responded(observation, request, server, facts, response) {
+      response.headers.set("x-request-id", observation.requestId);
+      const { status, headers } = response;
+      const empty = request.method === "HEAD" || status === 204 || status === 304;
+      record(observation, request, server, facts, {
+        status,
+        headers,
+        bytes: empty ? 0 : contentLength(headers),
+      });
+    },
+  };
+}
+
+/** The caller a binary or search route resolved, when it got that far. */
+function principalOf(context: object): Principal | undefined {
+  return (context as { principal?: Principal }).principal;
+}
+
+/** The Elysia plugin running the observer on every request of the app it is used in (before errors.ts). */
+export function requestObserver(observer: Observer) {
+  // Elysia fills in context members such as `route` only where a hook's own source names them (its
+  // "sucrose" analysis), so the hooks below spell out context.route and context.params.
+  const observations = new WeakMap<Request, Observation>();
+  const observationOf = (request: Request): Observation => {
+    let observation = observations.get(request);
+    if (!observation) {
+      observation = observer.begin(request);
+      observations.set(request, observation);
+    }
+    return observation;
   };
   return new Elysia({ name: "fhirbin-observer" })
-    .onRequest((context) => {
-      const observed = context as typeof context & Observed;
-      observed.fhirbinStart = performance.now();
-      const id = acceptRequestId(context.request.headers.get("x-request-id"));
-      observed.fhirbinRequestId = id;
+    .onRequest(({ request }) => {
+      observations.set(request, observer.begin(request));
     })
     .onAfterHandle({ as: "global" }, (context) => {
-      const response = context.responseValue;
-      const { method } = context.request;
-      const id = requestIdOf(context);
-      if (response instanceof Response) {
+      const { request, server, set, responseValue } = context;
+      const facts = { route: context.route, params: context.params, principal: principalOf(context) };
+      const observation = observationOf(request);
+      if (responseValue instanceof Response) {
         // On the Response itself: anything in set.headers makes Elysia copy every Response (issue 8).
-        if (id) response.headers.set("x-request-id", id);
-        const status = response.status;
-        const empty = method === "HEAD" || status === 204 || status === 304;
-        finish(context, status, empty ? 0 : contentLength(response.headers));
-      } else {
-        if (id) context.set.headers["x-request-id"] = id;
-        const status = typeof context.set.status === "number" ? context.set.status : 200;
-        finish(context, status, typeof response === "string" ? Buffer.byteLength(response) : null);
+        observer.responded(observation, request, server, facts, responseValue);
+        return;
       }
+      // A plain value (the API docs): Elysia builds its Response afterwards, with set.headers.
+      set.headers["x-request-id"] = observation.requestId;
+      observer.record(observation, request, server, facts, {
+        status: typeof set.status === "number" ? set.status : 200,
+        headers: {},
+        bytes: typeof responseValue === "string" ? Buffer.byteLength(responseValue) : null,
+      });
     })
     .onError({ as: "global" }, (context) => {
       // Returns nothing, so the error goes on to the renderer in errors.ts, whose response gets set.headers.
-      const id = requestIdOf(context);
-      if (id) context.set.headers["x-request-id"] = id;
-      finish(context, errorStatus(context.error, context.code), null);
+      const { request, server, set, error, code } = context;
+      const facts = { route: context.route, params: context.params, principal: principalOf(context) };
+      const observation = observationOf(request);
+      set.headers["x-request-id"] = observation.requestId;
+      observer.record(observation, request, server, facts, {
+        status: errorStatus(error, code),
+        headers: error instanceof FhirError ? error.headers : {},
+        bytes: null,
+      });
     });
 }
