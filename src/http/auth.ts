@@ -2,7 +2,6 @@
  * Bearer authentication (CC: "All requests MUST contain a valid 'Authorization' header"): static tokens,
  * static tokens with scopes, and JWTs; then SMART scope checks per interaction.
  */
-import { timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
@@ -34,6 +33,17 @@ function bearerToken(request: Request): string | null {
 }
 
 /**
+ * Compares two secrets in time that depends only on their lengths: every character is looked at, with no
+ * early exit (crypto.timingSafeEqual needed two Buffers made on every request, issue 8).
+ */
+export function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
+
+/**
  * Builds the authenticator: it resolves to the caller's principal or throws 401. Static tokens (plain and
  * scoped) are compared in constant time against every entry; a JWT-shaped token that matches none of them
  * is verified when JWTs are configured.
@@ -47,7 +57,10 @@ export function createAuthenticator(config: Config): (request: Request) => Promi
       patient: null,
     })),
     ...config.scopedTokens,
-  ].map((entry) => ({ ...entry, bytes: Buffer.from(entry.token) }));
+  ].map(({ token, label, grants, patient }): { token: string; principal: Principal } => ({
+    token,
+    principal: Object.freeze({ kind: "static", subject: label, grants, patient }),
+  }));
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   return async (request) => {
     if (!config.auth) return ANONYMOUS;
@@ -55,13 +68,11 @@ export function createAuthenticator(config: Config): (request: Request) => Promi
       throw unauthorized("An Authorization: Bearer token is required");
     const token = bearerToken(request);
     if (token === null) throw unauthorized("The bearer token is not valid");
-    const presented = Buffer.from(token);
-    let found: (typeof statics)[number] | null = null;
+    let found: Principal | null = null;
     for (const entry of statics) {
-      const same = entry.bytes.length === presented.length && timingSafeEqual(entry.bytes, presented);
-      if (same && !found) found = entry;
+      if (sameSecret(entry.token, token) && !found) found = entry.principal;
     }
-    if (found) return { kind: "static", subject: found.label, grants: found.grants, patient: found.patient };
+    if (found) return found;
     if (verifyJwt && looksLikeJwt(token)) {
       try {
         return await verifyJwt(token);

@@ -54,16 +54,15 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     const at = request.url.indexOf("?");
     return at < 0 ? null : new URLSearchParams(request.url.slice(at + 1)).get(name);
   };
-  // Versions never change, so the headers of a native read are built once per cached version record.
-  const nativeHeaderCache = new WeakMap<StoredVersion, { base: string; headers: Headers }>();
-  const cachedNativeHeaders = (version: StoredVersion, base: string): Headers => {
-    const hit = nativeHeaderCache.get(version);
-    if (hit && hit.base === base) return hit.headers;
+  // Versions never change, so their headers are built once per cached version record (issue 8).
+  const cachedNativeHeaders = perVersion((version: StoredVersion, base) => {
     const headers = new Headers(nativeHeaders(version, base));
     headers.set("content-length", String(version.size));
-    nativeHeaderCache.set(version, { base, headers });
     return headers;
-  };
+  });
+  const cachedVersionHeaders = perVersion((record: VersionRecord, base) =>
+    Object.freeze(versionHeaders(record, base)),
+  );
   // Encoded FHIR-wrapped bodies of recent versions: 32 MiB, none over 4 MiB (issue 8).
   const wrappedBodies = new ByteCache(32 * 1024 * 1024, 4 * 1024 * 1024);
   const resourceFormat = (request: Request): FhirFormat =>
@@ -83,7 +82,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     version: StoredVersion,
     format: FhirFormat,
     pretty: boolean,
-    headers: Record<string, string>,
+    headers: Readonly<Record<string, string>>,
     status = 200,
   ): Promise<Response> => {
     const { head, tail } = binaryEnvelope(version, format, pretty);
@@ -166,7 +165,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     if (record.deleted) {
       throw new FhirError(410, "deleted", `Binary/${id} was deleted`, { etag: etagOf(record.versionId) });
     }
-    const headers = versionHeaders(record, baseOf(request));
+    const headers = cachedVersionHeaders(record, baseOf(request));
     const ifNoneMatch = request.headers.get("if-none-match");
     const ifModifiedSince = request.headers.get("if-modified-since");
     // RFC 9110 section 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
@@ -349,6 +348,18 @@ export function binaryRoutes(basePath: string, binary: BinaryInteractions) {
       .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
       .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
   );
+}
+
+/** Memoises a function of a version record and the base URL on the record, which the store caches. */
+function perVersion<V extends VersionRecord, T>(build: (version: V, base: string) => T) {
+  const cache = new WeakMap<V, { base: string; value: T }>();
+  return (version: V, base: string): T => {
+    const hit = cache.get(version);
+    if (hit && hit.base === base) return hit.value;
+    const value = build(version, base);
+    cache.set(version, { base, value });
+    return value;
+  };
 }
 
 /** `_summary` on a FHIR read: true/text leave the payload out, false/data keep it; count is for searches. */

@@ -149,6 +149,16 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
   let pendingFile = "";
   let scheduled = false;
   let open: { file: string; fd: number } | null = null;
+  // The day file of the current UTC day, recomputed only when an event falls outside that day.
+  let day = { start: 0, end: 0, file: "" };
+  const fileOf = (time: Date): string => {
+    const ms = time.getTime();
+    if (ms < day.start || ms >= day.end) {
+      const start = ms - (ms % 86_400_000);
+      day = { start, end: start + 86_400_000, file: join(dir, auditFileName(time)) };
+    }
+    return day.file;
+  };
   const close = (): void => {
     const fd = open?.fd;
     open = null;
@@ -179,7 +189,7 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
   };
   return {
     record(facts) {
-      const file = join(dir, auditFileName(facts.time));
+      const file = fileOf(facts.time);
       if (file !== pendingFile) {
         write();
         pendingFile = file;
