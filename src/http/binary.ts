@@ -11,7 +11,6 @@ import { isOwnPatient, type Principal } from "../security/scopes.ts";
 import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
-import { ByteCache } from "./byte-cache.ts";
 import {
   etagOf,
   ifRangeHolds,
@@ -63,8 +62,6 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
   const cachedVersionHeaders = perVersion((record: VersionRecord, base) =>
     Object.freeze(versionHeaders(record, base)),
   );
-  // Encoded FHIR-wrapped bodies of recent versions: 32 MiB, none over 4 MiB (issue 8).
-  const wrappedBodies = new ByteCache(32 * 1024 * 1024, 4 * 1024 * 1024);
   const resourceFormat = (request: Request): FhirFormat =>
     negotiateResource(
       query(request, "_format"),
@@ -88,19 +85,10 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     const { head, tail } = binaryEnvelope(version, format, pretty);
     const length = Buffer.byteLength(head) + base64Length(version.size) + Buffer.byteLength(tail);
     const content = store.content(version);
-    let body: Uint8Array | ReadableStream<Uint8Array>;
-    if (version.size <= WRAP_IN_MEMORY) {
-      // The sha256 keeps the key unique even if a data directory were replaced under a running server.
-      const key = `${version.id}/${version.versionId}/${version.sha256}/${format.mime}/${format.version}/${pretty}`;
-      let encoded = wrappedBodies.get(key);
-      if (!encoded) {
-        encoded = Buffer.from(head + (await content.bytes()).toBase64() + tail);
-        wrappedBodies.set(key, encoded);
-      }
-      body = encoded;
-    } else {
-      body = binaryStream(head, content.stream(), tail);
-    }
+    const body =
+      version.size <= WRAP_IN_MEMORY
+        ? head + (await content.bytes()).toBase64() + tail
+        : binaryStream(head, content.stream(), tail);
     return new Response(body, {
       status,
       headers: { "content-type": fhirContentType(format), "content-length": String(length), ...headers },
