@@ -95,8 +95,8 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     });
   };
 
-  const native = (request: Request, version: StoredVersion): Response => {
-    const headers = cachedNativeHeaders(version, baseOf(request));
+  const native = (request: Request, version: StoredVersion, base: string): Response => {
+    const headers = cachedNativeHeaders(version, base);
     const content = store.content(version);
     const rangeHeader = request.headers.get("range");
     const ifRange = request.headers.get("if-range");
@@ -153,7 +153,8 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     if (record.deleted) {
       throw new FhirError(410, "deleted", `Binary/${id} was deleted`, { etag: etagOf(record.versionId) });
     }
-    const headers = cachedVersionHeaders(record, baseOf(request));
+    const base = baseOf(request);
+    const headers = cachedVersionHeaders(record, base);
     const ifNoneMatch = request.headers.get("if-none-match");
     const ifModifiedSince = request.headers.get("if-modified-since");
     // RFC 9110 section 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
@@ -166,7 +167,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     }
     let response: Response;
     if (representation.kind === "native") {
-      response = native(request, record);
+      response = native(request, record, base);
     } else {
       const summary = summaryMode(query(request, "_summary"));
       const pretty = query(request, "_pretty") === "true";

@@ -158,9 +158,9 @@ export function createObserver({
 }): Observer {
   const interactionOf = interactionsOf(basePath);
   const record: Observer["record"] = (observation, request, server, facts, { status, headers, bytes }) => {
-    const end = performance.now();
-    const ms = end - observation.start;
+    const ms = performance.now() - observation.start;
     const { method } = request;
+    const time = new Date();
     metrics.observe(
       interactionOf(method, facts.route),
       status,
@@ -170,12 +170,7 @@ export function createObserver({
     );
     if (format !== "off") {
       const path = pathOf(request.url);
-      log(
-        toLogLine(
-          { time: new Date(), requestId: observation.requestId, method, path, status, bytes, ms },
-          format,
-        ),
-      );
+      log(toLogLine({ time, requestId: observation.requestId, method, path, status, bytes, ms }, format));
     }
     const route = facts.route;
     if (!audit || !route?.startsWith(`${basePath}/`)) return;
@@ -183,7 +178,7 @@ export function createObserver({
     if (!interaction) return;
     const named = auditedVersion(headers);
     audit.record({
-      time: new Date(),
+      time,
       requestId: observation.requestId,
       interaction,
       status,
@@ -223,14 +218,9 @@ export function requestObserver(observer: Observer) {
   // Elysia fills in context members such as `route` only where a hook's own source names them (its
   // "sucrose" analysis), so the hooks below spell out context.route and context.params.
   const observations = new WeakMap<Request, Observation>();
-  const observationOf = (request: Request): Observation => {
-    let observation = observations.get(request);
-    if (!observation) {
-      observation = observer.begin(request);
-      observations.set(request, observation);
-    }
-    return observation;
-  };
+  // onRequest runs first for every request; begin() again only if Elysia ever skipped it.
+  const observationOf = (request: Request): Observation =>
+    observations.get(request) ?? observer.begin(request);
   return new Elysia({ name: "fhirbin-observer" })
     .onRequest(({ request }) => {
       observations.set(request, observer.begin(request));
