@@ -24,6 +24,8 @@ async function startOps(
   const dir = tempDir();
   const config = loadConfig(["--port", "0", "--data", dir.path, "--token", TEST_TOKEN, ...args], {});
   const raw = await createStore(config.dataDir);
+  // A new store's index catches up in the background; /readyz says "not ready" until it has.
+  await raw.ready();
   const store = options.store ? options.store(raw) : raw;
   const lines: string[] = [];
   const app = createApp({
