@@ -10,7 +10,7 @@ import { errorHandler, errorResponse } from "./http/errors.ts";
 import { hotReadRoutes } from "./http/hot-read.ts";
 import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
-import { countingStore, createMetrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
+import { countingStore, createMetrics, type Metrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
 // Search (issue 6).
 import { searchRoutes } from "./http/search.ts";
 // Demo web app (issue 7).
@@ -28,10 +28,18 @@ export interface AppDeps {
   ready?: Readonly<Record<string, ReadinessCheck>>;
   /** Where the audit trail of Binary requests goes (`<data>/audit` in the executable); none by default. */
   audit?: AuditSink;
+  /** The counters behind `/metrics`, when the caller reads them too (the executable's idle collection). */
+  metrics?: Metrics;
 }
 
-export function createApp({ config, store: rawStore, log, ready, audit }: AppDeps) {
-  const metrics = createMetrics();
+export function createApp({
+  config,
+  store: rawStore,
+  log,
+  ready,
+  audit,
+  metrics = createMetrics(),
+}: AppDeps) {
   const store = countingStore(rawStore, metrics);
   // Search (issue 6): a store with a search index gets the search routes, and /readyz waits for the index
   // to catch up with every committed write after a crash.

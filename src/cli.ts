@@ -5,6 +5,9 @@ import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
 import { type Config, ConfigError, loadConfig, SERVE_OPTIONS } from "./config.ts";
+import { createMetrics } from "./http/ops.ts";
+import { collectWhenIdle } from "./idle.ts";
+import { linesPerTurn } from "./lines.ts";
 // Search (issue 6): the reindex subcommand.
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
 import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
@@ -146,9 +149,13 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
     }
     // Every request on a Binary is recorded in <data>/audit (issue 5); tokens never reach it.
     const audit = createAuditLog(join(config.dataDir, "audit"), io.err);
+    // The request log is written once per turn of the event loop, not once per request (issue 8).
+    const requestLog = linesPerTurn((text) => io.err(text.slice(0, -1)));
+    const metrics = createMetrics();
+    using _idle = collectWhenIdle(metrics.requests);
     let app: ReturnType<typeof createApp>;
     try {
-      app = createApp({ config, store, log: io.err, audit }).listen({
+      app = createApp({ config, store, log: requestLog.add, audit, metrics }).listen({
         hostname: config.host,
         port: config.port,
         // HTTPS served directly by Bun.serve when --tls-cert and --tls-key are given.
@@ -175,6 +182,7 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
     await stopped;
     io.err("stopping: finishing requests in flight");
     await app.stop();
+    requestLog.flush();
     await audit.flush();
     return EXIT.ok;
   } catch (error) {

@@ -19,6 +19,8 @@ interface Latency {
 
 /** The counters behind `/metrics`; updated by the request hooks and the counting store, cheap to update. */
 export interface Metrics {
+  /** Requests answered since start (every interaction). */
+  requests(): number;
   /** Records one finished request. */
   observe(interaction: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void;
   /** Records a committed content version of `size` bytes; `created` when it made a new document. */
@@ -34,6 +36,7 @@ export function createMetrics(): Metrics {
   // Nested maps keyed by interaction then status: recording a request allocates nothing once both are known.
   const requests = new Map<string, Map<number, number>>();
   const latency = new Map<string, Latency>();
+  let answered = 0;
   let bytesIn = 0;
   let bytesOut = 0;
   let created = 0;
@@ -51,7 +54,9 @@ export function createMetrics(): Metrics {
   };
 
   return {
+    requests: () => answered,
     observe(interaction, status, seconds, inBytes, outBytes) {
+      answered++;
       let byStatus = requests.get(interaction);
       if (!byStatus) {
         byStatus = new Map();

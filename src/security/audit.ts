@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { linesPerTurn } from "../lines.ts";
 
 /** The Binary interactions that are audited, as codes of http://hl7.org/fhir/restful-interaction. */
 export type AuditInteraction =
@@ -70,7 +71,7 @@ const EVENT_TYPE =
   '{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest","display":"RESTful Operation"}';
 
 /**
- * The AuditEvent of one request as a line of JSON. Built as text rather than with JSON.stringify of an
+ * The AuditEvent of one request as a line of JSON (without its newline). Built as text rather than with JSON.stringify of an
  * object: it is written for every Binary request, reads included (issue 8). Every value that does not come
  * from a fixed set is quoted by JSON.stringify.
  */
@@ -87,7 +88,7 @@ export function auditLine(facts: AuditFacts): string {
     `"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"${interaction}"}],` +
     `"action":"${ACTIONS[interaction]}","recorded":"${facts.time.toISOString()}","outcome":"${outcome}",` +
     `"outcomeDesc":"HTTP ${status}","agent":[{"who":{"display":${JSON.stringify(facts.who)}},"requestor":true` +
-    `${network}}],"source":{"observer":{"display":"fhirbin"}}${entity}}\n`
+    `${network}}],"source":{"observer":{"display":"fhirbin"}}${entity}}`
   );
 }
 
@@ -145,9 +146,7 @@ export function auditFileName(time: Date): string {
  * time, where synchronous opens and mkdirs of the store's writes took half of it; those stay asynchronous).
  */
 export function createAuditLog(dir: string, log: (line: string) => void): AuditSink {
-  let pending: string[] = [];
-  let pendingFile = "";
-  let scheduled = false;
+  let batchFile = "";
   let open: { file: string; fd: number } | null = null;
   // The day file of the current UTC day, recomputed only when an event falls outside that day.
   let day = { start: 0, end: 0, file: "" };
@@ -171,13 +170,9 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
     open = { file, fd: openSync(file, "a", 0o600) };
     return open.fd;
   };
-  const write = (): void => {
-    scheduled = false;
-    if (pending.length === 0) return;
-    const text = pending.join("");
-    pending = [];
+  const batch = linesPerTurn((text) => {
     try {
-      writeAllSync(fdFor(pendingFile), text);
+      writeAllSync(fdFor(batchFile), text);
     } catch (error) {
       try {
         close();
@@ -186,22 +181,18 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
       }
       log(`audit: cannot append to the audit trail: ${(error as { code?: string }).code ?? "error"}`);
     }
-  };
+  });
   return {
     record(facts) {
       const file = fileOf(facts.time);
-      if (file !== pendingFile) {
-        write();
-        pendingFile = file;
+      if (file !== batchFile) {
+        batch.flush();
+        batchFile = file;
       }
-      pending.push(auditLine(facts));
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(write);
-      }
+      batch.add(auditLine(facts));
     },
     flush() {
-      write();
+      batch.flush();
       return Promise.resolve();
     },
   };

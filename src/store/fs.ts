@@ -20,6 +20,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
 import { type Layout, layout } from "./fs-layout.ts";
+import { LruCache } from "./lru.ts";
 import {
   type DeletedVersion,
   type Preconditions,
@@ -39,6 +40,11 @@ import {
   type WrittenContent,
 } from "./versioning.ts";
 
+/**
+ * Recently used ids (their current version) and blobs kept in memory. The sidecars stay the truth, so a miss
+ * costs a readdir and a small read; the bound keeps memory flat however many documents the store holds.
+ */
+const CACHED_IDS = 1024;
 const IS_WINDOWS = process.platform === "win32";
 const SIDECAR = /^([1-9][0-9]*)\.json$/;
 
@@ -64,9 +70,9 @@ export async function createFsStore(root: string): Promise<Store> {
 
 class FsStore implements Store {
   readonly #paths: Layout;
-  /** The current version of recently seen ids, or null for one with none: this process is the only writer. */
-  readonly #current = new Map<string, VersionRecord | null>();
-  readonly #files = new Map<string, ReturnType<typeof Bun.file>>();
+  /** The current version of recently used ids, or null for one with none: this process is the only writer. */
+  readonly #current = new LruCache<string, VersionRecord | null>(CACHED_IDS);
+  readonly #files = new LruCache<string, ReturnType<typeof Bun.file>>(CACHED_IDS);
   readonly #exclusive = createKeyedMutex();
   /** Directories being made, shared by concurrent writers (see #makeDir). */
   readonly #making = new Map<string, Promise<void>>();
@@ -84,11 +90,11 @@ class FsStore implements Store {
     const latest = versions.at(-1);
     // A create asks twice (a fail-fast check, then under its turn): the second costs no readdir.
     if (latest === undefined) {
-      this.#remember(id, null);
+      this.#current.set(id, null);
       return null;
     }
     const record = await this.version(id, latest);
-    if (record) this.#remember(id, record);
+    if (record) this.#current.set(id, record);
     return record;
   }
 
@@ -187,7 +193,6 @@ class FsStore implements Store {
     // Blobs are write-once and named by their hash, so one BunFile per blob serves every read (issue 8).
     let file = this.#files.get(version.sha256);
     if (!file) {
-      if (this.#files.size >= 10_000) this.#files.delete(this.#files.keys().next().value as string);
       file = Bun.file(this.#paths.blob(version.sha256));
       this.#files.set(version.sha256, file);
     }
@@ -208,12 +213,6 @@ class FsStore implements Store {
 
   async close(): Promise<void> {
     await releaseLock(this.#paths);
-  }
-
-  #remember(id: string, record: VersionRecord | null): void {
-    // A bounded cache: the sidecars stay the truth, so dropping the oldest entry only costs a readdir.
-    if (this.#current.size >= 100_000) this.#current.delete(this.#current.keys().next().value as string);
-    this.#current.set(id, record);
   }
 
   async #versionNumbers(id: string): Promise<number[]> {
@@ -299,7 +298,7 @@ class FsStore implements Store {
       await ready;
       if (!(await linkNoClobber(temp, target))) return false;
       await fsyncDir(dirname(target));
-      this.#remember(record.id, record);
+      this.#current.set(record.id, record);
       return true;
     } catch (error) {
       throw storageError(error);
