@@ -5,8 +5,8 @@ import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
 import { type Config, ConfigError, loadConfig, SERVE_OPTIONS } from "./config.ts";
+import { collectWhenIdle } from "./gc.ts";
 import { createMetrics } from "./http/ops.ts";
-import { collectWhenIdle } from "./idle.ts";
 import { linesPerTurn } from "./lines.ts";
 // Search (issue 6): the reindex subcommand.
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";

@@ -2,6 +2,7 @@
  * The Binary resource: building its FHIR JSON/XML form (streamed, payload base64-encoded chunk by chunk)
  * and reading a Binary resource sent as a request body.
  */
+import { collectWhileStreaming } from "../gc.ts";
 import { FhirError } from "./errors.ts";
 import type { FhirFormat } from "./format.ts";
 import { parseMediaType } from "./mime.ts";
@@ -85,6 +86,7 @@ export function binaryStream(
   tail: string,
 ): ReadableStream<Uint8Array> {
   let carry = new Uint8Array(0);
+  let read = 0;
   const encode = new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(head));
@@ -99,6 +101,8 @@ export function binaryStream(
         controller.enqueue(encoder.encode(bytes.subarray(at, end).toBase64()));
       }
       carry = bytes.slice(usable);
+      read += chunk.byteLength;
+      collectWhileStreaming(read, chunk.byteLength);
     },
     flush(controller) {
       controller.enqueue(encoder.encode(carry.toBase64() + tail));

@@ -4,7 +4,7 @@
  * file, fsync, link into place, fsync the directory, then the sidecar likewise, and only then answer.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, fsync, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import {
   type FileHandle,
   link,
@@ -20,6 +20,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
 import { type Layout, layout } from "./fs-layout.ts";
+import { fsyncFd } from "./fsync-pool.ts";
 import { LruCache } from "./lru.ts";
 import {
   type DeletedVersion,
@@ -270,7 +271,7 @@ class FsStore implements Store {
   async #commitBlob({ temp, handle, content }: StagedBlob): Promise<void> {
     let open: FileHandle | null = handle;
     try {
-      await handle.sync();
+      await fsyncFd(handle.fd);
       open = null;
       await handle.close();
       const dir = this.#paths.blobDir(content.sha256);
@@ -336,14 +337,15 @@ async function linkNoClobber(from: string, to: string): Promise<boolean> {
 
 /**
  * fsyncs a directory so the entries just linked in it survive a power cut (not possible on Windows). Only
- * the fsync goes to the thread pool: opening a directory to read changes nothing on disk and returns at
- * once, and three hand-offs per directory were a good part of a small create's CPU time (issue 8).
+ * the fsync leaves the event loop, for a worker of the fsync pool: opening a directory to read changes
+ * nothing on disk and returns at once, and three hand-offs per directory were a good part of a small
+ * create's CPU time (issue 8).
  */
 async function fsyncDir(dir: string): Promise<void> {
   if (IS_WINDOWS) return;
   const fd = openSync(dir, "r");
   try {
-    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    await fsyncFd(fd);
   } finally {
     closeSync(fd);
   }

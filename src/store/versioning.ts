@@ -1,5 +1,6 @@
 /** Rules every driver shares: preconditions, next version numbers, streaming a body with a size cap. */
 import { FhirError } from "../fhir/errors.ts";
+import { collectWhileStreaming } from "../gc.ts";
 import type {
   ContentMetadata,
   DeletedVersion,
@@ -86,16 +87,11 @@ export async function consumeBody(
     if (size > maxSize) throw tooLarge(maxSize);
     hasher.update(chunk);
     await sink(chunk);
-    // The chunks are garbage at once, but JSC collects them late: without a nudge a fast upload's RSS
-    // climbs by tens of MiB before the next collection (bench/memory.ts).
-    if (size % GC_EVERY < chunk.byteLength) Bun.gc(true);
+    collectWhileStreaming(size, chunk.byteLength);
   }
   const metadata = (await metadataAfterBody?.()) ?? { contentType, securityContext };
   return { ...metadata, size, sha256: hasher.digest("hex") };
 }
-
-/** Bytes of upload between two garbage collections. */
-const GC_EVERY = 16 * 1024 * 1024;
 
 /** The 413 for a body over the size limit. */
 export function tooLarge(maxSize: number): FhirError {

@@ -1,6 +1,6 @@
 /** quietAfterWork: when the executable collects garbage (once a quiet period starts). */
 import { expect, test } from "bun:test";
-import { quietAfterWork } from "../../src/idle.ts";
+import { quietAfterWork } from "../../src/gc.ts";
 
 // Request counts seen at successive ticks (starting from 0), and the ticks that collect.
 test.each([
