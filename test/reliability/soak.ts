@@ -180,7 +180,7 @@ await runSuite("soak", async (checks) => {
     const closed = async (): Promise<boolean> => (await openConnections(server.port)) === 0;
     await pollUntil(closed, 10_000, "the server to close the connections of finished requests");
     // Resident memory is compared once the server has been quiet long enough for its idle collection
-    // (src/idle.ts: within two seconds): garbage waiting for the collector is not growth, retained memory is.
+    // (src/gc.ts: within two seconds): garbage waiting for the collector is not growth, retained memory is.
     await Bun.sleep(QUIET_MS);
     const usage = await processUsage(server.pid);
     paused = false;
