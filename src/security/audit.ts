@@ -71,9 +71,9 @@ const EVENT_TYPE =
   '{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest","display":"RESTful Operation"}';
 
 /**
- * The AuditEvent of one request as a line of JSON (without its newline). Built as text rather than with JSON.stringify of an
- * object: it is written for every Binary request, reads included (issue 8). Every value that does not come
- * from a fixed set is quoted by JSON.stringify.
+ * The AuditEvent of one request as a line of JSON (without its newline). Built as text rather than with
+ * JSON.stringify of an object: it is written for every Binary request, reads included (issue 8). Every value
+ * that does not come from a fixed set is quoted by JSON.stringify.
  */
 export function auditLine(facts: AuditFacts): string {
   const { id, versionId, status, address, interaction } = facts;

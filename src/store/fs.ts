@@ -42,10 +42,11 @@ import {
 } from "./versioning.ts";
 
 /**
- * Recently used ids (their current version) and blobs kept in memory. The sidecars stay the truth, so a miss
- * costs a readdir and a small read; the bound keeps memory flat however many documents the store holds.
+ * Entries of each in-memory cache: the current version of recently used ids, and recently read blobs. The
+ * sidecars stay the truth, so a miss costs a readdir and a small read; the bound keeps memory flat however
+ * many documents the store holds.
  */
-const CACHED_IDS = 1024;
+const CACHE_ENTRIES = 1024;
 const IS_WINDOWS = process.platform === "win32";
 const SIDECAR = /^([1-9][0-9]*)\.json$/;
 
@@ -72,8 +73,8 @@ export async function createFsStore(root: string): Promise<Store> {
 class FsStore implements Store {
   readonly #paths: Layout;
   /** The current version of recently used ids, or null for one with none: this process is the only writer. */
-  readonly #current = new LruCache<string, VersionRecord | null>(CACHED_IDS);
-  readonly #files = new LruCache<string, ReturnType<typeof Bun.file>>(CACHED_IDS);
+  readonly #current = new LruCache<string, VersionRecord | null>(CACHE_ENTRIES);
+  readonly #files = new LruCache<string, ReturnType<typeof Bun.file>>(CACHE_ENTRIES);
   readonly #exclusive = createKeyedMutex();
   /** Directories being made, shared by concurrent writers (see #makeDir). */
   readonly #making = new Map<string, Promise<void>>();
@@ -269,10 +270,10 @@ class FsStore implements Store {
 
   /** Steps 2-3: fsync the temp file, link it to blobs/sha256/xx/<hash>, fsync that directory. */
   async #commitBlob({ temp, handle, content }: StagedBlob): Promise<void> {
-    let open: FileHandle | null = handle;
+    let unclosed: FileHandle | null = handle;
     try {
       await fsyncFd(handle.fd);
-      open = null;
+      unclosed = null;
       await handle.close();
       const dir = this.#paths.blobDir(content.sha256);
       await this.#makeFan(dir);
@@ -281,7 +282,7 @@ class FsStore implements Store {
     } catch (error) {
       throw storageError(error);
     } finally {
-      await open?.close().catch(() => {});
+      await unclosed?.close().catch(() => {});
       await unlink(temp).catch(() => {});
     }
   }
