@@ -31,3 +31,15 @@ export function linesPerTurn(write: (text: string) => void): LineBatch {
     flush,
   };
 }
+
+let lastTime = { ms: Number.NaN, iso: "" };
+
+/**
+ * `time.toISOString()`, the text of the latest millisecond kept: the request log and the audit trail stamp
+ * every request, and a busy server answers many in one millisecond (issue 8).
+ */
+export function isoTime(time: Date): string {
+  const ms = time.getTime();
+  if (ms !== lastTime.ms) lastTime = { ms, iso: time.toISOString() };
+  return lastTime.iso;
+}

@@ -44,11 +44,12 @@ export function sameSecret(a: string, b: string): boolean {
 }
 
 /**
- * Builds the authenticator: it resolves to the caller's principal or throws 401. Static tokens (plain and
- * scoped) are compared in constant time against every entry; a JWT-shaped token that matches none of them
- * is verified when JWTs are configured.
+ * Builds the authenticator: it gives the caller's principal or throws 401. Static tokens (plain and scoped)
+ * are compared in constant time against every entry and answered synchronously, so that the hot read needs
+ * no promise for them (issue 8); a JWT-shaped token that matches none of them is verified, asynchronously,
+ * when JWTs are configured (a rejection is then the 401).
  */
-export function createAuthenticator(config: Config): (request: Request) => Promise<Principal> {
+export function createAuthenticator(config: Config): (request: Request) => Principal | Promise<Principal> {
   const statics = [
     ...config.tokens.map((token) => ({
       token,
@@ -62,7 +63,7 @@ export function createAuthenticator(config: Config): (request: Request) => Promi
     principal: Object.freeze({ kind: "static", subject: label, grants, patient }),
   }));
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
-  return async (request) => {
+  return (request) => {
     if (!config.auth) return ANONYMOUS;
     if (!request.headers.has("authorization"))
       throw unauthorized("An Authorization: Bearer token is required");
@@ -74,11 +75,9 @@ export function createAuthenticator(config: Config): (request: Request) => Promi
     }
     if (found) return found;
     if (verifyJwt && looksLikeJwt(token)) {
-      try {
-        return await verifyJwt(token);
-      } catch {
+      return verifyJwt(token).catch(() => {
         throw unauthorized("The bearer token is not valid");
-      }
+      });
     }
     throw unauthorized("The bearer token is not valid");
   };

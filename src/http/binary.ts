@@ -4,10 +4,10 @@ import type { Config } from "../config.ts";
 import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
 import { toHistoryBundle } from "../fhir/bundle.ts";
 import { FhirError } from "../fhir/errors.ts";
-import { type FhirFormat, negotiateBinary, negotiateResource } from "../fhir/format.ts";
+import { type FhirFormat, negotiateBinary, negotiateResource, type Representation } from "../fhir/format.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
-import { isOwnPatient, type Principal } from "../security/scopes.ts";
+import { isOwnPatient, type Permission, type Principal } from "../security/scopes.ts";
 import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
@@ -19,7 +19,7 @@ import {
   parseIfMatch,
   parseRange,
 } from "./conditional.ts";
-import { fhirContentType, headOnly, nativeHeaders, resourceResponse, versionHeaders } from "./respond.ts";
+import { fhirContentType, forMethod, nativeHeaders, resourceResponse, versionHeaders } from "./respond.ts";
 
 /** Largest content wrapped as FHIR in memory (8 MiB: GP Connect's 5 MB wrapped documents fit). */
 const WRAP_IN_MEMORY = 8 * 1024 * 1024;
@@ -117,12 +117,16 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     return new Response(content, { headers });
   };
 
-  const read = async (
+  /**
+   * A read or vread. Synchronous when the store knows the current version without I/O and the answer needs
+   * none (a native read, a 304): most reads on a busy server, with no promise on the way (issue 8).
+   */
+  const read = (
     request: Request,
     principal: Principal,
     id: string,
     vid: string | null,
-  ): Promise<Response> => {
+  ): Response | Promise<Response> => {
     const permission = requirePermission(principal, vid === null ? "read" : "vread");
     requireId(id);
     const representation = negotiateBinary(
@@ -130,13 +134,26 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       request.headers.get("accept"),
       config.fhirVersion,
     );
-    let record: VersionRecord | null;
+    const answer = (record: VersionRecord | null) =>
+      readAnswer(request, principal, permission, representation, id, vid, record);
     if (vid === null) {
-      record = await store.current(id);
-    } else {
-      const versionId = parseVersionId(requireId(vid));
-      record = versionId === null ? null : await store.version(id, versionId);
+      const known = store.peek(id);
+      return known === undefined ? store.current(id).then(answer) : answer(known);
     }
+    const versionId = parseVersionId(requireId(vid));
+    return versionId === null ? answer(null) : store.version(id, versionId).then(answer);
+  };
+
+  const readAnswer = (
+    request: Request,
+    principal: Principal,
+    permission: Permission,
+    representation: Representation,
+    id: string,
+    vid: string | null,
+    found: VersionRecord | null,
+  ): Response | Promise<Response> => {
+    let record = found;
     // A patient-scoped token sees only its patient's Binaries; anything else is "not known", not 403.
     if (
       permission === "patient-only" &&
@@ -165,20 +182,13 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     ) {
       return new Response(null, { status: 304, headers });
     }
-    let response: Response;
-    if (representation.kind === "native") {
-      response = native(request, record, base);
-    } else {
-      const summary = summaryMode(query(request, "_summary"));
-      const pretty = query(request, "_pretty") === "true";
-      response = summary
-        ? resourceResponse(toBinaryResource(record, representation.version, null), representation, {
-            headers,
-            pretty,
-          })
-        : await wrapped(record, representation, pretty, headers);
+    if (representation.kind === "native") return forMethod(request, native(request, record, base));
+    const pretty = query(request, "_pretty") === "true";
+    if (summaryMode(query(request, "_summary"))) {
+      const resource = toBinaryResource(record, representation.version, null);
+      return forMethod(request, resourceResponse(resource, representation, { headers, pretty }));
     }
-    return request.method === "HEAD" ? headOnly(response) : response;
+    return wrapped(record, representation, pretty, headers).then((response) => forMethod(request, response));
   };
 
   const written = async (request: Request, result: WriteResult, format: FhirFormat): Promise<Response> => {

@@ -8,7 +8,7 @@ import { FhirError } from "../fhir/errors.ts";
 import { type FhirFormat, negotiateBinary, negotiateResource } from "../fhir/format.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
 import type { FhirVersion } from "../fhir/version.ts";
-import { headOnly, resourceResponse } from "./respond.ts";
+import { forMethod, resourceResponse } from "./respond.ts";
 
 /** FHIR when the request explicitly asked for FHIR (or sent FHIR), else JSON; never throws. */
 export function errorFormat(request: Request, fallback: FhirVersion): FhirFormat {
@@ -47,7 +47,7 @@ export function errorResponse(
     errorFormat(request, fallback),
     { status: failure.status, headers: { ...failure.headers } },
   );
-  return request.method === "HEAD" ? headOnly(response) : response;
+  return forMethod(request, response);
 }
 
 function notFound(error: unknown): boolean {

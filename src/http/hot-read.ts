@@ -25,22 +25,38 @@ export function hotReadRoutes({
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
+  // Synchronous unless the token is a JWT or the version must be read from disk: a read the store's cache
+  // answers makes no promise at all (issue 8).
   const answer =
     (route: string) =>
-    async (request: BunRequest, server: Server<unknown>): Promise<Response> => {
+    (request: BunRequest, server: Server<unknown>): Response | Promise<Response> => {
       const observation = observer.begin(request);
       const params: Readonly<Record<string, string | undefined>> = request.params;
+      const id = params.id ?? "";
+      const vid = params.vid ?? null;
       let principal: Principal | undefined;
-      let response: Response;
+      const finish = (response: Response): Response => {
+        cors(request, response);
+        observer.responded(observation, request, server, { route, params, principal }, response);
+        return response;
+      };
+      const fail = (error: unknown): Response => finish(renderError(error, request));
       try {
-        principal = await binary.authenticate(request);
-        response = await binary.read(request, principal, params.id ?? "", params.vid ?? null);
+        const authenticated = binary.authenticate(request);
+        if (authenticated instanceof Promise) {
+          return authenticated
+            .then((caller) => {
+              principal = caller;
+              return binary.read(request, caller, id, vid);
+            })
+            .then(finish, fail);
+        }
+        principal = authenticated;
+        const response = binary.read(request, principal, id, vid);
+        return response instanceof Promise ? response.then(finish, fail) : finish(response);
       } catch (error) {
-        response = renderError(error, request);
+        return fail(error);
       }
-      cors(request, response);
-      observer.responded(observation, request, server, { route, params, principal }, response);
-      return response;
     };
   const read = `${basePath}/Binary/:id`;
   const vread = `${read}/_history/:vid`;

@@ -9,6 +9,7 @@ import type { Server } from "bun";
 import { Elysia } from "elysia";
 import type { LogFormat } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
+import { isoTime } from "../lines.ts";
 import { type AuditSink, auditedInteraction, auditedVersion } from "../security/audit.ts";
 import type { Principal } from "../security/scopes.ts";
 import type { Metrics } from "./ops.ts";
@@ -38,10 +39,10 @@ export interface RequestRecord {
 export function toLogLine(record: RequestRecord, format: "text" | "json"): string {
   const ms = Math.round(record.ms * 10) / 10;
   if (format === "json") {
-    return JSON.stringify({ ...record, time: record.time.toISOString(), ms });
+    return JSON.stringify({ ...record, time: isoTime(record.time), ms });
   }
   const bytes = record.bytes === null ? "-" : String(record.bytes);
-  return `${record.time.toISOString()} ${record.requestId} ${record.method} ${record.path} ${record.status} ${bytes} ${ms}ms`;
+  return `${isoTime(record.time)} ${record.requestId} ${record.method} ${record.path} ${record.status} ${bytes} ${ms}ms`;
 }
 
 /** The path of a request URL without its query string, without building a URL object. */
@@ -52,6 +53,23 @@ export function pathOf(url: string): string {
   const hash = url.indexOf("#", start);
   const end = query >= 0 ? query : hash >= 0 ? hash : url.length;
   return url.slice(start, end);
+}
+
+/**
+ * A function of a request's method and route pattern, worked out once per pair: there are few of them, and
+ * a lookup then builds no string (every request asks).
+ */
+function perRoute<T>(compute: (method: string, route: string) => T): (method: string, route: string) => T {
+  const byMethod = new Map<string, Map<string, T>>();
+  return (method, route) => {
+    let routes = byMethod.get(method);
+    if (!routes) {
+      routes = new Map();
+      byMethod.set(method, routes);
+    }
+    if (!routes.has(route)) routes.set(route, compute(method, route));
+    return routes.get(route) as T;
+  };
 }
 
 /** Names each route pattern's interaction for the metrics (`read`, `create`...); others are `other`. */
@@ -77,15 +95,8 @@ export function interactionsOf(basePath: string): (method: string, route: string
     ["HEAD /readyz", "ops"],
     ["GET /metrics", "ops"],
   ]);
-  // Keyed by method then route so that a lookup builds no string.
-  const byMethod = new Map<string, Map<string, string>>();
-  for (const [key, interaction] of table) {
-    const [method = "", route = ""] = key.split(" ");
-    const routes = byMethod.get(method) ?? new Map<string, string>();
-    routes.set(route, interaction);
-    byMethod.set(method, routes);
-  }
-  return (method, route) => (route === undefined ? undefined : byMethod.get(method)?.get(route)) ?? "other";
+  const known = perRoute((method, route) => table.get(`${method} ${route}`) ?? "other");
+  return (method, route) => (route === undefined ? "other" : known(method, route));
 }
 
 /** What a request started with: kept from the first hook to the last. */
@@ -157,6 +168,9 @@ export function createObserver({
   audit: AuditSink | undefined;
 }): Observer {
   const interactionOf = interactionsOf(basePath);
+  const auditedOf = perRoute((method, route) =>
+    route.startsWith(`${basePath}/`) ? auditedInteraction(method, route.slice(basePath.length)) : null,
+  );
   const record: Observer["record"] = (observation, request, server, facts, { status, headers, bytes }) => {
     const ms = performance.now() - observation.start;
     const { method } = request;
@@ -172,9 +186,8 @@ export function createObserver({
       const path = pathOf(request.url);
       log(toLogLine({ time, requestId: observation.requestId, method, path, status, bytes, ms }, format));
     }
-    const route = facts.route;
-    if (!audit || !route?.startsWith(`${basePath}/`)) return;
-    const interaction = auditedInteraction(method, route.slice(basePath.length));
+    if (!audit || facts.route === undefined) return;
+    const interaction = auditedOf(method, facts.route);
     if (!interaction) return;
     const named = auditedVersion(headers);
     audit.record({

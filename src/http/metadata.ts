@@ -4,7 +4,7 @@ import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config.ts";
 import { toCapabilityStatement } from "../fhir/capability.ts";
 import { negotiateResource } from "../fhir/format.ts";
-import { headOnly, resourceResponse } from "./respond.ts";
+import { forMethod, resourceResponse } from "./respond.ts";
 
 export function metadataRoutes(config: Config) {
   const started = new Date().toISOString();
@@ -28,7 +28,7 @@ export function metadataRoutes(config: Config) {
     const response = resourceResponse(statement, format, {
       pretty: url.searchParams.get("_pretty") === "true",
     });
-    return request.method === "HEAD" ? headOnly(response) : response;
+    return forMethod(request, response);
   };
   return new Elysia({ name: "fhirbin-metadata", prefix: config.basePath })
     .get("/metadata", handler)

@@ -144,11 +144,18 @@ function byKey<K extends string | number>(a: [K, unknown], b: [K, unknown]): num
 }
 
 /**
- * Wraps a store so that every committed write and deletion updates `metrics`. Every other member passes
- * straight through (a Proxy, so members added to the Store contract later need no change here).
+ * Wraps a store so that every committed write and deletion updates `metrics`; every other member passes
+ * straight through. Plain delegation rather than a Proxy: a read goes through here twice (issue 8).
  */
 export function countingStore(store: Store, metrics: Metrics): Store {
-  const overrides: Partial<Store> = {
+  return {
+    current: (id) => store.current(id),
+    peek: (id) => store.peek(id),
+    version: (id, versionId) => store.version(id, versionId),
+    history: (id) => store.history(id),
+    content: (version) => store.content(version),
+    writable: () => store.writable(),
+    close: () => store.close(),
     async create(request): Promise<StoredVersion> {
       const version = await store.create(request);
       metrics.written(version.size, true);
@@ -165,22 +172,6 @@ export function countingStore(store: Store, metrics: Metrics): Store {
       return tombstone;
     },
   };
-  // Methods are bound once, so a driver's private fields keep working and reads allocate nothing.
-  const bound = new Map<PropertyKey, unknown>();
-  return new Proxy(store, {
-    get(target, property) {
-      const override = overrides[property as keyof Store];
-      if (override) return override;
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== "function") return value;
-      let method = bound.get(property);
-      if (!method) {
-        method = value.bind(target);
-        bound.set(property, method);
-      }
-      return method;
-    },
-  });
 }
 
 /** A small uncached response with an exact Content-Length (so the request log and metrics count it). */

@@ -59,7 +59,9 @@ export function nativeHeaders(version: StoredVersion, base: string): Record<stri
   return headers;
 }
 
-/** HEAD: "the same headers a GET would, with no body". */
-export function headOnly(response: Response): Response {
-  return new Response(null, { status: response.status, headers: response.headers });
+/** A GET's response as it is, or for HEAD "the same headers a GET would, with no body". */
+export function forMethod(request: Request, response: Response): Response {
+  return request.method === "HEAD"
+    ? new Response(null, { status: response.status, headers: response.headers })
+    : response;
 }

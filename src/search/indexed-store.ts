@@ -198,6 +198,7 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     },
     ready: () => caughtUp,
     current: (id) => store.current(id),
+    peek: (id) => store.peek(id),
     version: (id, versionId) => store.version(id, versionId),
     history: (id) => store.history(id),
     // The id is chosen here, not by the driver, so that the journal can name it before the write.

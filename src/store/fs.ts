@@ -100,6 +100,10 @@ class FsStore implements Store {
     return record;
   }
 
+  peek(id: string): VersionRecord | null | undefined {
+    return this.#current.get(id);
+  }
+
   async version(id: string, versionId: number): Promise<VersionRecord | null> {
     let text: string;
     try {

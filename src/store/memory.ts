@@ -39,6 +39,7 @@ export function createMemoryStore(): Store {
 
   return {
     current: async (id) => current(id),
+    peek: current,
     version: async (id, versionId) => versions.get(id)?.[versionId - 1] ?? null,
     history: async (id) => [...(versions.get(id) ?? [])].reverse(),
     create: async (request) => (await update(randomUUID(), { ...request, ifNoneMatch: true })).version,

@@ -59,6 +59,11 @@ export interface WriteResult {
 export interface Store {
   /** The current version record, or null when the id was never written. */
   current(id: string): Promise<VersionRecord | null>;
+  /**
+   * What `current` would give when the driver knows it without I/O (from its cache), else undefined: the hot
+   * read answers from it without a promise (issue 8).
+   */
+  peek(id: string): VersionRecord | null | undefined;
   /** A given version, or null when it does not exist. */
   version(id: string, versionId: number): Promise<VersionRecord | null>;
   /** Every version, newest first; empty when the id was never written. */

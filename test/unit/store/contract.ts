@@ -63,6 +63,29 @@ export function testStoreContract(name: string, open: OpenStore): void {
     );
 
     test(
+      "peek gives what current gives, or undefined when that needs a lookup",
+      withStore(async (store) => {
+        const agrees = async (id: string) => {
+          const peeked = store.peek(id);
+          if (peeked !== undefined) expect(peeked).toEqual(await store.current(id));
+        };
+        await agrees("nope");
+        expect(await store.current("nope")).toBeNull();
+        await agrees("nope");
+        const first = await store.update("p", write(bytes("one")));
+        await agrees("p");
+        const second = await store.update("p", write(bytes("two")));
+        expect(second.version.versionId).toBe(first.version.versionId + 1);
+        await agrees("p");
+        const tombstone = await store.delete("p");
+        expect(tombstone?.deleted).toBe(true);
+        await agrees("p");
+        // Once current has answered, the drivers in this repository know it without I/O.
+        expect(store.peek("p")).toEqual(tombstone);
+      }),
+    );
+
+    test(
       "create assigns a random id and version 1; content round-trips byte for byte",
       withStore(async (store) => {
         const all = new Uint8Array(256).map((_, i) => i);
