@@ -126,3 +126,40 @@ describe("fs store: layout and crash safety", () => {
     await reopened.close();
   });
 });
+
+describe("fs store: small blobs kept in memory", () => {
+  /** A BunFile names its path; a Blob held in memory does not. */
+  const fromDisk = (blob: Blob): boolean => "name" in blob && typeof blob.name === "string";
+  const heldSoon = async (get: () => Blob): Promise<Blob> => {
+    for (let i = 0; i < 200; i++) {
+      const blob = get();
+      if (!fromDisk(blob)) return blob;
+      await Bun.sleep(5);
+    }
+    throw new Error("the blob was never held in memory");
+  };
+
+  test("after its first read a small blob is answered from memory, byte for byte", async () => {
+    const store = await createFsStore(freshDir());
+    const bytes = crypto.getRandomValues(new Uint8Array(64 * 1024));
+    const { version } = await store.update("small", write(bytes, bytes.byteLength));
+    expect(fromDisk(store.content(version))).toBe(true);
+    const held = await heldSoon(() => store.content(version));
+    expect(new Uint8Array(await held.arrayBuffer())).toEqual(bytes);
+    expect(new Uint8Array(await held.slice(10, 20).arrayBuffer())).toEqual(bytes.slice(10, 20));
+    await store.close();
+  });
+
+  test("a blob over 64 KiB is always read from its file", async () => {
+    const store = await createFsStore(freshDir());
+    const bytes = crypto.getRandomValues(new Uint8Array(64 * 1024 + 1));
+    const { version } = await store.update("large", write(bytes, bytes.byteLength));
+    for (let i = 0; i < 3; i++) {
+      const content = store.content(version);
+      expect(fromDisk(content)).toBe(true);
+      expect(new Uint8Array(await content.arrayBuffer())).toEqual(bytes);
+      await Bun.sleep(20);
+    }
+    await store.close();
+  });
+});

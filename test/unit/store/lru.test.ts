@@ -32,3 +32,32 @@ test("the order of eviction follows use, not insertion", () => {
   cache.set(3, 3);
   expect([cache.get(1), cache.get(2), cache.get(3)]).toEqual([1, undefined, 3]);
 });
+
+// Each case: the weights set in turn into a cache of 10 entries and a budget of 10, then the keys expected
+// to remain (each key is its weight's index).
+test.each([
+  ["within the budget, everything stays", [3, 3, 3], [0, 1, 2]],
+  ["over the budget, the oldest go first", [4, 4, 4], [1, 2]],
+  ["one entry over the budget on its own is not kept", [2, 11], [0]],
+  ["exactly the budget stays", [5, 5], [0, 1]],
+])("weights: %s", (_, weights, remaining) => {
+  const cache = new LruCache<number, number>(10, (weight) => weight, 10);
+  weights.forEach((weight, key) => {
+    cache.set(key, weight);
+  });
+  expect(weights.map((_, key) => cache.get(key) !== undefined)).toEqual(
+    weights.map((_, key) => remaining.includes(key)),
+  );
+  expect(cache.weight).toBe(remaining.reduce((sum, key) => sum + (weights[key] ?? 0), 0));
+});
+
+test("replacing or deleting an entry gives its weight back", () => {
+  const cache = new LruCache<string, number>(10, (weight) => weight, 10);
+  cache.set("a", 6);
+  cache.set("a", 6);
+  cache.set("b", 4);
+  expect([cache.size, cache.weight]).toEqual([2, 10]);
+  cache.delete("a");
+  cache.delete("a");
+  expect([cache.size, cache.weight]).toEqual([1, 4]);
+});
