@@ -49,9 +49,9 @@ import {
 const CACHE_ENTRIES = 1024;
 /**
  * Blobs up to 64 KiB are kept in memory once read, 4 MiB of them in all. Bun answers a BunFile by opening
- * and reading the file on its thread pool for every request, which cost a 1 KiB read more than everything
- * else it does; from memory, a bare Bun.serve answered 1 KiB 2.2-2.8 times faster (bench/optimisations.md).
- * Blobs are named by their hash and never change, so a kept copy is never stale.
+ * and reading the file on its thread pool for every request and waking the main thread for it; from memory,
+ * a bare Bun.serve answered 1 KiB 2.1-2.8 times faster (bench/optimisations.md section 7). Blobs are named
+ * by their hash and never change, so a kept copy is never stale.
  */
 const SMALL_BLOB = 64 * 1024;
 const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
