@@ -48,10 +48,11 @@ import {
  */
 const CACHE_ENTRIES = 1024;
 /**
- * Blobs up to 64 KiB are kept in memory once read, 4 MiB of them in all. Bun answers a BunFile by opening
+ * Blobs up to 64 KiB are kept in memory once read again, 4 MiB of them in all. Bun answers a BunFile by opening
  * and reading the file on its thread pool for every request and waking the main thread for it; from memory,
  * a bare Bun.serve answered 1 KiB 2.1-2.8 times faster (bench/optimisations.md section 7). Blobs are named
- * by their hash and never change, so a kept copy is never stale.
+ * by their hash and never change, so a kept copy is never stale. A blob read once (an export of the whole
+ * store, say) is not read a second time to fill the cache.
  */
 const SMALL_BLOB = 64 * 1024;
 const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
@@ -211,10 +212,11 @@ class FsStore implements Store {
     const held = this.#small.get(sha256);
     if (held) return held;
     // Blobs are write-once and named by their hash, so one BunFile per blob serves every read (issue 8).
-    let file = this.#files.get(sha256);
+    const file = this.#files.get(sha256);
     if (!file) {
-      file = Bun.file(this.#paths.blob(sha256));
-      this.#files.set(sha256, file);
+      const first = Bun.file(this.#paths.blob(sha256));
+      this.#files.set(sha256, first);
+      return first;
     }
     if (size <= SMALL_BLOB) this.#hold(sha256, size, file);
     return file;

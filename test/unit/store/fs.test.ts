@@ -139,7 +139,7 @@ describe("fs store: small blobs kept in memory", () => {
     throw new Error("the blob was never held in memory");
   };
 
-  test("after its first read a small blob is answered from memory, byte for byte", async () => {
+  test("a small blob read again is answered from memory, byte for byte", async () => {
     const store = await createFsStore(freshDir());
     const bytes = crypto.getRandomValues(new Uint8Array(64 * 1024));
     const { version } = await store.update("small", write(bytes, bytes.byteLength));
