@@ -116,11 +116,16 @@ async function runAll(input: {
   for (const c of cases) {
     const measured: Partial<Record<Peer, Measurement>> = {};
     results[c.id] = measured;
+    // A fresh case's directories are removed once every peer of the case has been measured, not between
+    // peers: on ext4 without a journal (this machine's disk) a new inode is not taken from those freed in
+    // the last 60 s or more, and skipping tens of thousands of them made the next peer's every file create
+    // several times dearer (bench/optimisations.md section 8).
+    await using dirs = new AsyncDisposableStack();
     for (const [peer, load] of Object.entries(c.loads) as [Peer, Load][]) {
       signal.throwIfAborted();
       let m: Measurement;
       if (c.fresh) {
-        await using dir = await tempDir(`${peer}-`, scratch);
+        const dir = dirs.use(await tempDir(`${peer}-`, scratch));
         await using server = await start[peer](dir.path);
         await c.prime?.[peer]?.(server);
         m = await measure(wrk, server, load, settings, signal);

@@ -1,7 +1,9 @@
 -- wrk script of bench/run.ts: one machine-readable result line from done(), and, when a body file is given
 -- after `--`, POST requests whose bodies are that file with its first 16 bytes made unique per request (so a
--- content-addressed store cannot skip writing a copy it already has).
--- Usage: wrk [options] -s bench/wrk.lua URL [-- BODY_FILE]
+-- content-addressed store cannot skip writing a copy it already has). RUN_ID (8 hex digits, a new one for
+-- each wrk run) keeps them unique across runs too: a warm-up and the measured run that follows it would
+-- otherwise send the same bodies.
+-- Usage: wrk [options] -s bench/wrk.lua URL [-- BODY_FILE RUN_ID]
 
 local threads = 0
 local counter = 0
@@ -13,8 +15,9 @@ function setup(thread)
 end
 
 function init(args)
-  local path = args[1]
+  local path, run = args[1], args[2]
   if not path then return end
+  assert(run and #run == 8, "a body file needs an 8-hex-digit run id after it")
   local file = assert(io.open(path, "rb"))
   local body = file:read("*a")
   file:close()
@@ -25,7 +28,7 @@ function init(args)
   -- Defining request() makes the requests dynamic: one string concatenation per request.
   request = function()
     counter = counter + 1
-    return head .. string.format("%08x%08x", tag, counter) .. rest
+    return head .. run .. string.format("%02x%06x", tag % 256, counter % 16777216) .. rest
   end
 end
 

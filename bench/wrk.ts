@@ -1,4 +1,5 @@
 /** Driving a server with wrk: one load (a request, repeated), checked once by hand, then measured. */
+import { randomBytes } from "node:crypto";
 import { cpuSeconds, runCommand } from "./process.ts";
 
 /** One request that wrk repeats as fast as the server answers it. */
@@ -6,7 +7,7 @@ export interface Load {
   /** Appended to the server's base URL. */
   path: string;
   headers: Record<string, string>;
-  /** A file POSTed as the body (its first 16 bytes made unique per request), or none for a GET. */
+  /** A file POSTed as the body (its first 16 bytes made unique per request and per run), or none for a GET. */
   bodyFile?: string;
   /** The status every answer must have. */
   status: number;
@@ -87,7 +88,7 @@ export async function runWrk(
     SCRIPT,
     ...Object.entries(load.headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
     base + load.path,
-    ...(load.bodyFile ? ["--", load.bodyFile] : []),
+    ...(load.bodyFile ? ["--", load.bodyFile, randomBytes(4).toString("hex")] : []),
   ];
   const cpuBefore = cpuSeconds(options.pid);
   const output = await runCommand(command, {
