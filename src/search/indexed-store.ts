@@ -22,7 +22,7 @@ import type {
   WriteResult,
 } from "../store/types.ts";
 import type { ScannedId } from "./fs-scan.ts";
-import type { SearchIndex } from "./search-index.ts";
+import type { SearchIndex, Settled } from "./search-index.ts";
 
 /** A store with a search index: what the search routes need, and the catch-up state for readiness. */
 export interface IndexedStore extends Store {
@@ -126,69 +126,51 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     log(`the search index could not catch up: ${error instanceof Error ? error.message : String(error)}`);
   });
 
-  /**
-   * Journals a write before it starts. When the index cannot be written, neither can the store next to it
-   * in all likelihood: the write is refused as the store would refuse it (507 disk full, 503 read-only).
-   */
-  const journalWrite = (id: string): number => {
-    try {
-      return index.beginWrite(id);
-    } catch (error) {
-      const code = String((error as { code?: unknown }).code ?? "");
-      if (code === "SQLITE_FULL") {
-        throw new FhirError(507, "no-store", "The server has no space left to store the content");
-      }
-      if (
-        code.startsWith("SQLITE_READONLY") ||
-        code.startsWith("SQLITE_IOERR") ||
-        code === "SQLITE_CANTOPEN"
-      ) {
-        throw new FhirError(503, "transient", "The store is not writable at the moment");
-      }
-      throw error;
-    }
-  };
-
+  const commits = groupCommit(index, log);
   const rereads = new Set<Promise<void>>();
   /** Settles a journalled write that failed: re-reads the id in case it committed before failing. */
   const settleFailed = (token: number, id: string, error: unknown): void => {
     // 412 and 413 are decided before anything is committed.
     if (error instanceof FhirError && (error.status === 412 || error.status === 413)) {
-      index.finishWrite(token, null);
+      void commits.settle(token, null);
       return;
     }
     const reread = store
       .history(id)
       .then((records) => {
         index.record(records);
-        index.finishWrite(token, null);
+        return commits.settle(token, null);
       })
       .catch((e: unknown) => log(`the search index could not re-read Binary/${id}: ${String(e)}`))
       .finally(() => rereads.delete(reread));
     rereads.add(reread);
   };
 
-  /** Records a committed version; an index failure does not fail the committed write (the journal keeps it). */
-  const settle = (token: number, record: VersionRecord | null): void => {
+  /** Runs a write journalled: begun in the index before it starts, settled (its version recorded) after. */
+  const journalled = async <T>(
+    id: string,
+    write: () => Promise<T>,
+    committed: (result: T) => VersionRecord | null,
+  ): Promise<T> => {
+    const token = await commits.begin(id);
+    let result: T;
     try {
-      index.finishWrite(token, record);
-    } catch (error) {
-      log(`the search index missed a write (re-read on the next start): ${String(error)}`);
-    }
-  };
-
-  const update = async (id: string, request: WriteRequest): Promise<WriteResult> => {
-    const token = journalWrite(id);
-    let result: WriteResult;
-    try {
-      result = await store.update(id, request);
+      result = await write();
     } catch (error) {
       settleFailed(token, id, error);
       throw error;
     }
-    settle(token, result.version);
+    // Answered once recorded: a search right after the answer finds the new version.
+    await commits.settle(token, committed(result));
     return result;
   };
+
+  const update = (id: string, request: WriteRequest): Promise<WriteResult> =>
+    journalled(
+      id,
+      () => store.update(id, request),
+      (result) => result.version,
+    );
 
   return {
     index,
@@ -205,24 +187,19 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     create: async (request): Promise<StoredVersion> =>
       (await update(randomUUID(), { ...request, ifNoneMatch: true })).version,
     update,
-    async delete(id: string, preconditions?: Preconditions): Promise<DeletedVersion | null> {
-      const token = journalWrite(id);
-      let tombstone: DeletedVersion | null;
-      try {
-        tombstone = await store.delete(id, preconditions);
-      } catch (error) {
-        settleFailed(token, id, error);
-        throw error;
-      }
-      settle(token, tombstone);
-      return tombstone;
-    },
+    delete: (id: string, preconditions?: Preconditions): Promise<DeletedVersion | null> =>
+      journalled(
+        id,
+        () => store.delete(id, preconditions),
+        (tombstone) => tombstone,
+      ),
     content: (version) => store.content(version),
     writable: () => store.writable(),
     async close(): Promise<void> {
       closing = true;
       await caughtUp.catch(() => {});
       await Promise.all(rereads);
+      commits.flush();
       try {
         // A clean stop: the next start trusts the index (and still re-reads any journalled write).
         index.setMeta("state", "clean");
@@ -232,4 +209,96 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
       }
     },
   };
+}
+
+/** The write journal's side of the index, committed for many writes at once (see groupCommit). */
+interface GroupCommit {
+  /** Journals a write about to happen to `id`; resolves with its token once committed. */
+  begin(id: string): Promise<number>;
+  /** Settles a journalled write; resolves once committed (or logged as missed: the journal keeps it). */
+  settle(token: number, record: VersionRecord | null): Promise<void>;
+  /** Commits whatever is queued now. */
+  flush(): void;
+}
+
+/**
+ * Group commit of the write journal: every begin and settle queued during one turn of the event loop goes
+ * to the index in one SQLite transaction. Two transactions per write were a good part of a small create's
+ * CPU time (issue 8); concurrent writes now share them. A write still starts only once its begin is
+ * committed, so that a crash after its sidecar is linked finds it journalled.
+ */
+function groupCommit(index: SearchIndex, log: (line: string) => void): GroupCommit {
+  let begins: { id: string; resolve: (token: number) => void; reject: (error: unknown) => void }[] = [];
+  let settles: (Settled & { done: () => void })[] = [];
+  let scheduled = false;
+
+  const commit = (starting: typeof begins, settling: typeof settles): void => {
+    try {
+      const tokens = index.journal(
+        starting.map((b) => b.id),
+        settling,
+      );
+      for (const [i, b] of starting.entries()) b.resolve(tokens[i] as number);
+    } catch (error) {
+      // Each half alone: a settle that cannot be written must not refuse new writes, nor the reverse.
+      if (starting.length > 0 && settling.length > 0) {
+        commit(starting, []);
+        commit([], settling);
+        return;
+      }
+      for (const b of starting) b.reject(refusal(error));
+      if (settling.length > 0) {
+        log(
+          `the search index missed ${settling.length} write(s) (re-read on the next start): ${String(error)}`,
+        );
+      }
+    }
+    for (const s of settling) s.done();
+  };
+
+  const flush = (): void => {
+    scheduled = false;
+    if (begins.length === 0 && settles.length === 0) return;
+    const starting = begins;
+    const settling = settles;
+    begins = [];
+    settles = [];
+    commit(starting, settling);
+  };
+
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+
+  return {
+    begin: (id) =>
+      new Promise((resolve, reject) => {
+        begins.push({ id, resolve, reject });
+        schedule();
+      }),
+    settle: (token, record) =>
+      new Promise((done) => {
+        settles.push({ token, record, done });
+        schedule();
+      }),
+    flush,
+  };
+}
+
+/**
+ * The error a write is refused with when its journal entry cannot be written: when the index cannot be
+ * written, neither can the store next to it in all likelihood, so as the store would refuse it (507 disk
+ * full, 503 read-only).
+ */
+function refusal(error: unknown): unknown {
+  const code = String((error as { code?: unknown }).code ?? "");
+  if (code === "SQLITE_FULL") {
+    return new FhirError(507, "no-store", "The server has no space left to store the content");
+  }
+  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_IOERR") || code === "SQLITE_CANTOPEN") {
+    return new FhirError(503, "transient", "The store is not writable at the moment");
+  }
+  return error;
 }

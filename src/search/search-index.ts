@@ -55,6 +55,12 @@ CREATE TABLE tally (k INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL
 export type IndexedVersion = HistoryRecord & { seq: number; ts: number };
 
 /** What a search selects (the parsed filters of fhir/search-params.ts). */
+/** A journalled write that is over: its token, and the version it committed (null when none). */
+export interface Settled {
+  token: number;
+  record: VersionRecord | null;
+}
+
 export interface IndexQuery {
   ids: readonly string[] | null;
   types: readonly TypeMatch[] | null;
@@ -153,16 +159,18 @@ export class SearchIndex {
     this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
   }
 
-  /** Journals a write about to happen to `id`; the token is settled by `finishWrite`. */
-  beginWrite(id: string): number {
-    return Number(this.#db.query("INSERT INTO pending (id) VALUES (?)").run(id).lastInsertRowid);
-  }
-
-  /** Records the version a journalled write committed (if any) and settles its journal entry, atomically. */
-  finishWrite(token: number, record: VersionRecord | null): void {
-    this.#db.transaction(() => {
-      if (record) this.#record(record);
-      this.#db.query("DELETE FROM pending WHERE token = ?").run(token);
+  /**
+   * One transaction of the write journal: settles `settled` (recording the version each write committed, if
+   * any) and journals a write about to happen to each of `begun`, whose tokens it returns in order.
+   */
+  journal(begun: readonly string[], settled: readonly Settled[]): number[] {
+    return this.#db.transaction(() => {
+      for (const { token, record } of settled) {
+        if (record) this.#record(record);
+        this.#db.query("DELETE FROM pending WHERE token = ?").run(token);
+      }
+      const insert = this.#db.query("INSERT INTO pending (id) VALUES (?)");
+      return begun.map((id) => Number(insert.run(id).lastInsertRowid));
     })();
   }
 

@@ -137,7 +137,7 @@ describe("recovery after kill -9", () => {
       body: new Uint8Array(1),
       maxSize: 10,
     });
-    store.index.beginWrite("committed-not-indexed");
+    store.index.journal(["committed-not-indexed"], []);
     await store.inner.update("committed-not-indexed", {
       contentType: "application/pdf",
       securityContext: null,

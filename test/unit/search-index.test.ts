@@ -284,6 +284,55 @@ describe("withIndex", () => {
     expect(store.index.pending()).toEqual([]);
     await store.close();
   });
+
+  test("concurrent writes share journal transactions; each is journalled before it starts", async () => {
+    const inner = createMemoryStore();
+    const index = SearchIndex.open(":memory:");
+    const transactions: number[] = [];
+    const journal = index.journal.bind(index);
+    index.journal = (begun, settled) => {
+      transactions.push(begun.length + settled.length);
+      return journal(begun, settled);
+    };
+    const unjournalled: string[] = [];
+    const update = inner.update.bind(inner);
+    inner.update = (id, request) => {
+      if (!index.pending().some((entry) => entry.id === id)) unjournalled.push(id);
+      return update(id, request);
+    };
+    const store = withIndex(inner, index);
+    const names = Array.from({ length: 20 }, (_, i) => `doc${i}`);
+    await Promise.all(names.map((id) => store.update(id, write())));
+    expect(unjournalled).toEqual([]);
+    // 20 begins and 20 settles, in far fewer than the 40 transactions of one per step.
+    expect(transactions.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(transactions.length).toBeLessThanOrEqual(4);
+    expect(ids(index, ALL, BY_ID)).toEqual(names.map((id) => `${id}/1`).sort());
+    expect(index.pending()).toEqual([]);
+    await store.close();
+  });
+
+  test("a journal that cannot be written refuses the write (507 when full); one that cannot settle only logs", async () => {
+    const index = SearchIndex.open(":memory:");
+    const lines: string[] = [];
+    const store = withIndex(createMemoryStore(), index, { log: (line) => lines.push(line) });
+    const journal = index.journal.bind(index);
+    index.journal = () => {
+      throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    };
+    await expect(store.update("full", write())).rejects.toMatchObject({ status: 507 });
+    expect(await store.current("full")).toBeNull();
+    // Begins succeed, settles fail: the write is committed and answered; the journal keeps it for a re-read.
+    index.journal = (begun, settled) => {
+      if (settled.length > 0) throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+      return journal(begun, settled);
+    };
+    expect((await store.update("kept", write())).version.versionId).toBe(1);
+    expect(index.pending().map((entry) => entry.id)).toEqual(["kept"]);
+    expect(lines).toEqual([expect.stringMatching(/^the search index missed 1 write\(s\)/)]);
+    index.journal = journal;
+    await store.close();
+  });
 });
 
 /** Abandons an indexed fs store as a kill -9 would: no clean mark, the lock released by hand. */
@@ -298,7 +347,7 @@ describe("recovery of a filesystem store", () => {
     const first = await createStore(dir.path);
     await first.update("before", write());
     // The write journals itself and commits, and the process dies before the index update.
-    first.index.beginWrite("lost");
+    first.index.journal(["lost"], []);
     await first.inner.update("lost", write("application/pdf"));
     await crash(first);
 
