@@ -76,6 +76,7 @@ function generate(count: number): { dir: string; versions: number; seconds: numb
     blobs.push({ sha256, size: bytes.length });
   }
   for (let fan = 0; fan < 256; fan++) mkdirSync(join(paths.binary, fan.toString(16).padStart(2, "0")));
+  writeFileSync(paths.flat, ""); // the current layout: nothing to convert when fhirbin opens it
 
   // Documents arrive at a growing rate (a practice digitises more each year): t = START + span * sqrt(u).
   const records: VersionRecord[] = [];
@@ -107,8 +108,6 @@ function generate(count: number): { dir: string; versions: number; seconds: numb
   for (let i = 0; i < records.length; i += 20_000) {
     const batch = records.slice(i, i + 20_000);
     for (const record of batch) {
-      const resource = paths.resourceDir(record.id);
-      if (record.versionId === 1) mkdirSync(resource);
       writeFileSync(paths.sidecar(record.id, record.versionId), `${JSON.stringify(record, null, 2)}\n`);
     }
     index.record(batch);

@@ -4,6 +4,7 @@
  * and the ids `.` and `..`.
  */
 import { join } from "node:path";
+import { isValidId } from "../fhir/id.ts";
 
 /**
  * Encodes an already validated id as a directory name: `_` prefix (no device name or dot-only name can
@@ -14,23 +15,56 @@ export function encodeId(id: string): string {
   return `_${id.replace(/[A-Z.]/g, (c) => (c === "." ? "~" : `+${c.toLowerCase()}`))}`;
 }
 
+/**
+ * Inverts `encodeId` (`_+abc~1` is `Abc.1`); null for a name that no id encodes to (not fhirbin's, or
+ * edited by hand).
+ */
+export function decodeId(name: string): string | null {
+  if (!name.startsWith("_")) return null;
+  const id = name
+    .slice(1)
+    .replace(/\+([a-z])|~/g, (match, letter: string | undefined) =>
+      match === "~" ? "." : (letter ?? "").toUpperCase(),
+    );
+  return isValidId(id) && encodeId(id) === name ? id : null;
+}
+
 /** Two hex characters of the id's hash spread ids over 256 directories. */
 export function fanOf(id: string): string {
   return new Bun.CryptoHasher("sha256").update(id).digest("hex").slice(0, 2);
 }
 
-/** Paths inside one data directory. */
+/** The file name of version `versionId` of `id`'s sidecar, in the id's fan-out directory. */
+export function sidecarName(id: string, versionId: number): string {
+  return `${encodeId(id)}.${versionId}.json`;
+}
+
+const SIDECAR_NAME = /^(_[a-z0-9+~-]+)\.([1-9][0-9]*)\.json$/;
+
+/** Splits a sidecar's file name into the encoded id and the version; null for any other name. */
+export function parseSidecarName(name: string): { encoded: string; versionId: number } | null {
+  const match = SIDECAR_NAME.exec(name);
+  return match ? { encoded: match[1] as string, versionId: Number(match[2]) } : null;
+}
+
+/**
+ * Paths inside one data directory. Sidecars lie side by side in the fan-out directory of their id, with no
+ * directory per id: a create then makes two new files and no directory, and fsyncs no directory that
+ * exists only for it (issue 8). Data directories of the earlier layout (`<fan>/<enc-id>/<n>.json`) are
+ * converted when opened (fs-migrate.ts); `flat` marks one that needs no conversion.
+ */
 export function layout(root: string) {
   return {
     lock: join(root, ".lock"),
     tmp: join(root, "tmp"),
     blobs: join(root, "blobs", "sha256"),
     binary: join(root, "binary"),
+    flat: join(root, "binary", ".flat"),
     blobDir: (sha256: string): string => join(root, "blobs", "sha256", sha256.slice(0, 2)),
     blob: (sha256: string): string => join(root, "blobs", "sha256", sha256.slice(0, 2), sha256),
-    resourceDir: (id: string): string => join(root, "binary", fanOf(id), encodeId(id)),
+    fanDir: (id: string): string => join(root, "binary", fanOf(id)),
     sidecar: (id: string, versionId: number): string =>
-      join(root, "binary", fanOf(id), encodeId(id), `${versionId}.json`),
+      join(root, "binary", fanOf(id), sidecarName(id, versionId)),
   };
 }
 

@@ -4,22 +4,13 @@
  * file, fsync, link into place, fsync the directory, then the sidecar likewise, and only then answer.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
-import {
-  type FileHandle,
-  link,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rm,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { type FileHandle, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
+import { exists, fsyncDir, isCode, linkNoClobber, mkdirDurable } from "./fs-durable.ts";
 import { type Layout, layout } from "./fs-layout.ts";
+import { convertLayout } from "./fs-migrate.ts";
 import { fsyncFd } from "./fsync-pool.ts";
 import { LruCache } from "./lru.ts";
 import {
@@ -56,11 +47,15 @@ const CACHE_ENTRIES = 1024;
  */
 const SMALL_BLOB = 64 * 1024;
 const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
-const IS_WINDOWS = process.platform === "win32";
-const SIDECAR = /^([1-9][0-9]*)\.json$/;
 
-/** Opens (creating when needed) a data directory: takes the single-instance lock and sweeps temp files. */
-export async function createFsStore(root: string): Promise<Store> {
+/**
+ * Opens (creating when needed) a data directory: takes the single-instance lock, sweeps temp files and
+ * converts the sidecars of an earlier layout; `log` hears what a conversion did.
+ */
+export async function createFsStore(
+  root: string,
+  { log = () => {} }: { log?: (line: string) => void } = {},
+): Promise<Store> {
   const paths = layout(root);
   try {
     await mkdirDurable(root);
@@ -72,6 +67,7 @@ export async function createFsStore(root: string): Promise<Store> {
     // Temp files are never referenced: whatever a crash left there is garbage.
     await rm(paths.tmp, { recursive: true, force: true });
     for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir);
+    await convertLayout(paths, log);
   } catch (error) {
     await releaseLock(paths);
     throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describe(error)}`);
@@ -88,7 +84,7 @@ class FsStore implements Store {
   /** Small blobs being read into #small. */
   readonly #loading = new Set<string>();
   readonly #exclusive = createKeyedMutex();
-  /** Directories being made, shared by concurrent writers (see #makeDir). */
+  /** Fan-out directories being made, shared by concurrent writers (see #makeFan). */
   readonly #making = new Map<string, Promise<void>>();
   /** Fan-out directories known to exist durably (at most 2 x 256); none is removed while the lock is held. */
   readonly #fans = new Set<string>();
@@ -100,10 +96,9 @@ class FsStore implements Store {
   async current(id: string): Promise<VersionRecord | null> {
     const cached = this.#current.get(id);
     if (cached !== undefined) return cached;
-    const versions = await this.#versionNumbers(id);
-    const latest = versions.at(-1);
-    // A create asks twice (a fail-fast check, then under its turn): the second costs no readdir.
-    if (latest === undefined) {
+    const latest = await this.#latest(id);
+    // A create asks twice (a fail-fast check, then under its turn): the second costs no file system call.
+    if (latest === 0) {
       this.#current.set(id, null);
       return null;
     }
@@ -132,8 +127,9 @@ class FsStore implements Store {
   }
 
   async history(id: string): Promise<VersionRecord[]> {
-    const numbers = await this.#versionNumbers(id);
-    const records = await Promise.all(numbers.reverse().map((n) => this.version(id, n)));
+    const latest = await this.#latest(id);
+    const numbers = Array.from({ length: latest }, (_, i) => latest - i);
+    const records = await Promise.all(numbers.map((n) => this.version(id, n)));
     return records.filter((record): record is VersionRecord => record !== null);
   }
 
@@ -147,13 +143,10 @@ class FsStore implements Store {
     // Content goes to disk before the turn is taken: writers to one id upload in parallel and only the
     // sidecar commits are serialised.
     const staged = await this.#stageBlob(request);
-    // Steps 2-3 (the blob made durable) overlap with preparing the resource directory and step 4's sidecar
-    // temp file: a create waits for three journal commits in a row instead of five (issue 8). The sidecar is
-    // still linked only once the blob's link is durable, which is the invariant that matters.
-    const resourceDir = this.#paths.resourceDir(id);
-    // The fan-out directory first, so that no writer goes on before the entry of a new one is durable.
-    const directory = this.#makeFan(dirname(resourceDir)).then(() => this.#makeDir(resourceDir));
-    const ready = Promise.all([this.#commitBlob(staged), directory]);
+    // Steps 2-3 (the blob made durable) overlap with making the fan-out directory (once) and step 4's sidecar
+    // temp file: a create waits for three fsyncs in a row instead of five (issue 8). The sidecar is still
+    // linked only once the blob's link is durable, which is the invariant that matters.
+    const ready = Promise.all([this.#commitBlob(staged), this.#makeFan(this.#paths.fanDir(id))]);
     ready.catch(() => {}); // Observed through #commit; a failure before it must not go unhandled.
     try {
       return await this.#exclusive(id, async () => {
@@ -255,38 +248,42 @@ class FsStore implements Store {
     await releaseLock(this.#paths);
   }
 
-  async #versionNumbers(id: string): Promise<number[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#paths.resourceDir(id));
-    } catch (error) {
-      if (isCode(error, "ENOENT")) return [];
-      throw error;
+  /**
+   * The highest version of `id` (0 for none), found by looking for sidecars by name: versions are 1..n
+   * (storage.md), so doubling then halving finds n in about 2 log2(n) lookups, and a typical id (one or two
+   * versions) in two. A readdir would list the whole fan-out directory, one 256th of the store.
+   */
+  async #latest(id: string): Promise<number> {
+    const has = (n: number): Promise<boolean> => exists(this.#paths.sidecar(id, n));
+    if (!(await has(1))) return 0;
+    let low = 1;
+    let high = 2;
+    while (await has(high)) {
+      low = high;
+      high *= 2;
     }
-    return names
-      .map((name) => SIDECAR.exec(name)?.[1])
-      .filter((n): n is string => n !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
+    // low exists, high does not.
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (await has(middle)) low = middle;
+      else high = middle;
+    }
+    return low;
   }
 
   /**
-   * mkdir -p, durable, shared by concurrent callers: a second writer must not see the directory and go on
-   * while the first is still fsyncing the parent entry that makes it survive a power cut.
+   * mkdir -p of a fan-out directory, durable, remembered once made (no mkdir call per write, issue 8) and
+   * shared by concurrent callers: a second writer must not see the directory and go on while the first is
+   * still fsyncing the parent entry that makes it survive a power cut.
    */
-  #makeDir(dir: string): Promise<void> {
+  async #makeFan(dir: string): Promise<void> {
+    if (this.#fans.has(dir)) return;
     let making = this.#making.get(dir);
     if (!making) {
       making = mkdirDurable(dir).finally(() => this.#making.delete(dir));
       this.#making.set(dir, making);
     }
-    return making;
-  }
-
-  /** #makeDir for a fan-out directory, remembered once made: no mkdir call per write (issue 8). */
-  async #makeFan(dir: string): Promise<void> {
-    if (this.#fans.has(dir)) return;
-    await this.#makeDir(dir);
+    await making;
     this.#fans.add(dir);
   }
 
@@ -363,47 +360,6 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
-/** Hard-links `from` to `to` unless `to` exists (never a rename over an existing file); false if it did. */
-async function linkNoClobber(from: string, to: string): Promise<boolean> {
-  try {
-    await link(from, to);
-    return true;
-  } catch (error) {
-    if (isCode(error, "EEXIST")) return false;
-    throw error;
-  }
-}
-
-/**
- * fsyncs a directory so the entries just linked in it survive a power cut (not possible on Windows). Only
- * the fsync leaves the event loop, for a worker of the fsync pool: opening a directory to read changes
- * nothing on disk and returns at once, and three hand-offs per directory were a good part of a small
- * create's CPU time (issue 8).
- */
-async function fsyncDir(dir: string): Promise<void> {
-  if (IS_WINDOWS) return;
-  const fd = openSync(dir, "r");
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * mkdir -p that fsyncs the parent of every directory it creates. Asynchronous like every call here that
- * changes the file system: made synchronously, such calls were seen to stall the event loop (and every read
- * in flight) for as long as the journal was busy with the fsyncs of other writes.
- */
-async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  for (let created = dir; ; created = dirname(created)) {
-    await fsyncDir(dirname(created));
-    if (created === first || dirname(created) === created) break;
-  }
-}
-
 /** Maps disk-full and read-only failures to the statuses a client can act on; others pass through. */
 function storageError(error: unknown): unknown {
   if (isCode(error, "ENOSPC") || isCode(error, "EDQUOT")) {
@@ -476,10 +432,6 @@ async function readLock(paths: Layout): Promise<LockInfo | null> {
 async function releaseLock(paths: Layout): Promise<void> {
   const holder = await readLock(paths);
   if (holder?.pid === process.pid && holder.host === hostname()) await unlink(paths.lock).catch(() => {});
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }
 
 function describe(error: unknown): string {

@@ -16,7 +16,7 @@ export async function createStore(
   options: { log?: (line: string) => void } = {},
 ): Promise<IndexedStore> {
   if (location === "memory:") return withIndex(createMemoryStore(), SearchIndex.open(":memory:"), options);
-  const store = await createFsStore(location);
+  const store = await createFsStore(location, { log: options.log });
   try {
     const index = SearchIndex.open(join(location, INDEX_FILE));
     return withIndex(store, index, { ...options, scan: () => scanIds(location) });

@@ -1,14 +1,15 @@
 /**
  * `fhirbin verify`: checks a data directory against storage.md's invariant (a sidecar exists only if its
  * blob is complete and matches its hash; versions per id are 1..n) and lists the orphans a crash may leave
- * (temp files, unreferenced blobs, empty id directories). Orphans are garbage, not findings: storage.md
+ * (temp files, unreferenced blobs). Orphans are garbage, not findings: storage.md
  * "A crash leaves at most orphans". Collecting them takes the single-instance lock, as a server start does.
  */
-import { lstat, readdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { lstat, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { isValidId } from "../fhir/id.ts";
 import { createFsStore } from "./fs.ts";
-import { encodeId, fanOf, type Layout, layout } from "./fs-layout.ts";
+import { isCode } from "./fs-durable.ts";
+import { encodeId, fanOf, type Layout, layout, parseSidecarName } from "./fs-layout.ts";
 
 /** An integrity problem: the path it concerns (relative to the data directory) and what is wrong. */
 export interface Finding {
@@ -16,10 +17,10 @@ export interface Finding {
   problem: string;
 }
 
-/** Something nothing references: a temp file, an unreferenced blob, an empty id directory. */
+/** Something nothing references: a temp file, an unreferenced blob. */
 export interface Orphan {
   path: string;
-  kind: "temp" | "blob" | "directory";
+  kind: "temp" | "blob";
   bytes: number;
   /** Last modification, in ms since the epoch. */
   modified: number;
@@ -64,7 +65,6 @@ export class VerifyError extends Error {
   override name = "VerifyError";
 }
 
-const SIDECAR = /^([1-9][0-9]*)\.json$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const FAN = /^[0-9a-f]{2}$/;
 /** Files read or hashed at once: enough to keep a disk queue busy, few enough to stay under fd limits. */
@@ -122,47 +122,43 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
 
   // 1. Sidecars: parse, shape, id, versions 1..n; collect the blobs they reference.
   const refs = new Map<string, BlobRef>();
-  const checkResource = async (fan: string, encoded: string): Promise<void> => {
-    const dir = join(paths.binary, fan, encoded);
-    if (!(await lstat(dir)).isDirectory())
-      return find(dir, "unexpected file (only id directories belong here)");
-    const names = await entryNames(dir);
-    if (names.length === 0) return addOrphan(dir, "directory");
-    report.ids++;
-    const numbers: number[] = [];
-    await forEachLimit(names, PARALLEL, async (name) => {
-      tick();
-      const path = join(dir, name);
-      const n = SIDECAR.exec(name)?.[1];
-      if (n === undefined) return find(path, "unexpected entry (only <n>.json sidecars belong here)");
-      numbers.push(Number(n));
-      const record = await readSidecar(path, find);
-      if (!record) return;
-      const problem = shapeProblem(record, Number(n), fan, encoded);
-      if (problem) return find(path, problem);
-      report.versions++;
-      if (record.deleted) {
-        report.deletions++;
-        return;
-      }
-      const { sha256, size } = record as { sha256: string; size: number };
-      const known = refs.get(sha256);
-      if (!known) refs.set(sha256, { size, sidecar: rel(path) });
-      else if (known.size !== size)
-        find(path, `says blob ${sha256} has ${size} bytes, ${known.sidecar} says ${known.size}`);
-    });
-    let missing = gaps(numbers);
-    // readdir may miss an entry linked while it runs (a server writing now): look again before reporting.
-    if (missing.length > 0) missing = gaps((await entryNames(dir)).flatMap(sidecarNumber));
-    if (missing.length > 0) find(dir, `versions must be 1..n; missing ${missing.join(", ")}`);
+  const checkSidecar = async (fan: string, encoded: string, versionId: number): Promise<void> => {
+    tick();
+    const path = join(paths.binary, fan, `${encoded}.${versionId}.json`);
+    const record = await readSidecar(path, find);
+    if (!record) return;
+    const problem = shapeProblem(record, versionId, fan, encoded);
+    if (problem) return find(path, problem);
+    report.versions++;
+    if (record.deleted) {
+      report.deletions++;
+      return;
+    }
+    const { sha256, size } = record as { sha256: string; size: number };
+    const known = refs.get(sha256);
+    if (!known) refs.set(sha256, { size, sidecar: rel(path) });
+    else if (known.size !== size)
+      find(path, `says blob ${sha256} has ${size} bytes, ${known.sidecar} says ${known.size}`);
   };
   for (const fan of await entryNames(paths.binary)) {
     const fanDir = join(paths.binary, fan);
+    if (fanDir === paths.flat) continue;
     if (!FAN.test(fan) || !(await lstat(fanDir)).isDirectory()) {
       find(fanDir, "unexpected entry (only two-hex-digit fan directories belong here)");
       continue;
     }
-    await forEachLimit(await entryNames(fanDir), PARALLEL, (encoded) => checkResource(fan, encoded));
+    const versions = await sidecarsOf(fanDir, find);
+    const sidecars = [...versions].flatMap(([encoded, numbers]) => numbers.map((n) => ({ encoded, n })));
+    await forEachLimit(sidecars, PARALLEL, ({ encoded, n }) => checkSidecar(fan, encoded, n));
+    for (const [encoded, numbers] of versions) {
+      report.ids++;
+      let missing = gaps(numbers);
+      // readdir may miss a sidecar linked while it runs (a server writing now): look again before reporting.
+      if (missing.length > 0) missing = gaps((await sidecarsOf(fanDir)).get(encoded) ?? []);
+      if (missing.length > 0) {
+        find(join(fanDir, encoded), `versions must be 1..n; missing ${missing.join(", ")}`);
+      }
+    }
   }
 
   // 2. Referenced blobs: present, of the size the sidecar says, with the SHA-256 they are named by.
@@ -254,7 +250,7 @@ export async function collectGarbage(
       }
       const path = join(root, item.path);
       try {
-        await (item.kind === "directory" ? rmdir(path) : unlink(path));
+        await unlink(path);
         result.removed.push(item);
       } catch (error) {
         if (!isCode(error, "ENOENT")) throw error;
@@ -304,7 +300,7 @@ function shapeProblem(
   const { id, lastUpdated } = record;
   if (typeof id !== "string" || !isValidId(id)) return `has no valid id (${JSON.stringify(id)})`;
   if (fanOf(id) !== fan || encodeId(id) !== encoded)
-    return `belongs to id ${JSON.stringify(id)}, whose directory is ${fanOf(id)}/${encodeId(id)}`;
+    return `belongs to id ${JSON.stringify(id)}, whose sidecars are ${fanOf(id)}/${encodeId(id)}.<n>.json`;
   if (record.versionId !== versionId)
     return `has versionId ${JSON.stringify(record.versionId)}, the file name says ${versionId}`;
   if (typeof lastUpdated !== "string" || Number.isNaN(Date.parse(lastUpdated)))
@@ -321,6 +317,32 @@ function shapeProblem(
   return null;
 }
 
+/**
+ * The sidecars of a fan-out directory: version numbers by encoded id. Any other entry is reported to `find`
+ * when given (a directory left by the earlier layout, which fhirbin converts when it opens the store).
+ */
+async function sidecarsOf(
+  fanDir: string,
+  find?: (path: string, problem: string) => void,
+): Promise<Map<string, number[]>> {
+  const versions = new Map<string, number[]>();
+  for (const name of await entryNames(fanDir)) {
+    const sidecar = parseSidecarName(name);
+    if (!sidecar) {
+      const path = join(fanDir, name);
+      const problem = (await lstat(path)).isDirectory()
+        ? "a directory of an earlier fhirbin's layout (start fhirbin once to convert the store)"
+        : "unexpected entry (only <id>.<n>.json sidecars belong here)";
+      find?.(path, problem);
+      continue;
+    }
+    const known = versions.get(sidecar.encoded);
+    if (known) known.push(sidecar.versionId);
+    else versions.set(sidecar.encoded, [sidecar.versionId]);
+  }
+  return versions;
+}
+
 /** The version numbers missing from 1..max(numbers). */
 function gaps(numbers: number[]): number[] {
   const present = new Set(numbers);
@@ -328,11 +350,6 @@ function gaps(numbers: number[]): number[] {
   const missing: number[] = [];
   for (let n = 1; n <= max; n++) if (!present.has(n)) missing.push(n);
   return missing;
-}
-
-function sidecarNumber(name: string): number[] {
-  const n = SIDECAR.exec(name)?.[1];
-  return n === undefined ? [] : [Number(n)];
 }
 
 /** The SHA-256 of a file, streamed; `counted` sees each chunk's size (for progress). */
@@ -373,8 +390,4 @@ async function forEachLimit<T>(items: T[], limit: number, work: (item: T) => Pro
     while (next < items.length) await work(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }

@@ -6,8 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeId } from "../../src/search/fs-scan.ts";
 import { INDEX_FILE } from "../../src/search/search-index.ts";
+import { decodeId, parseSidecarName } from "../../src/store/fs-layout.ts";
 import { createStore } from "../../src/store/index.ts";
 import { runFhirbin, type Server, startFhirbin, tempDir, waitUntil, withDeadline } from "./spawn.ts";
 
@@ -47,16 +47,16 @@ async function searchAll(server: Server): Promise<string[]> {
 
 /** Every current `id/version` the sidecars on disk hold (deletions included: the burst never deletes). */
 function onDisk(dir: string): string[] {
-  const found: string[] = [];
   const binary = join(dir, "binary");
-  for (const fan of readdirSync(binary)) {
+  const latest = new Map<string, number>();
+  for (const fan of readdirSync(binary).filter((name) => /^[0-9a-f]{2}$/.test(name))) {
     for (const name of readdirSync(join(binary, fan))) {
-      const versions = readdirSync(join(binary, fan, name)).map((file) => Number.parseInt(file, 10));
-      const id = decodeId(name);
-      if (id !== null && versions.length > 0) found.push(`${id}/${Math.max(...versions)}`);
+      const sidecar = parseSidecarName(name);
+      const id = sidecar && decodeId(sidecar.encoded);
+      if (sidecar && id) latest.set(id, Math.max(latest.get(id) ?? 0, sidecar.versionId));
     }
   }
-  return found;
+  return [...latest].map(([id, n]) => `${id}/${n}`);
 }
 
 const byId = (list: string[]): string[] =>

@@ -176,7 +176,7 @@ describe.skipIf(problem !== null)("durability order under strace", () => {
     const isLinkTo = (suffix: string) => (c: Call) => c.name === "link" && linkPaths(c)[1].endsWith(suffix);
     const blobLink = only(calls, dataDir, "link into blobs/", isLinkTo(`/${sha}`));
     const [contentTemp, blob] = linkPaths(blobLink);
-    const sidecarLink = only(calls, dataDir, "link of a sidecar", isLinkTo("/1.json"));
+    const sidecarLink = only(calls, dataDir, "link of a sidecar", isLinkTo(".1.json"));
     const [sidecarTemp, sidecar] = linkPaths(sidecarLink);
     const isFsyncOf =
       (...paths: string[]) =>

@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createFsStore } from "../../../src/store/fs.ts";
 import { encodeId, fanOf } from "../../../src/store/fs-layout.ts";
 import type { WriteRequest } from "../../../src/store/types.ts";
+import { verifyStore } from "../../../src/store/verify.ts";
 import { tempDir } from "../../harness.ts";
 import { failingStream, testStoreContract } from "./contract.ts";
 
@@ -60,12 +61,11 @@ describe("fs store: layout and crash safety", () => {
     await store.close();
     const sha = version.sha256;
     expect(files(root)).toEqual([
-      `binary/${fanOf("Doc-1")}/_+doc-1/1.json`,
+      "binary/.flat",
+      `binary/${fanOf("Doc-1")}/_+doc-1.1.json`,
       `blobs/sha256/${sha.slice(0, 2)}/${sha}`,
     ]);
-    const sidecar = JSON.parse(
-      await Bun.file(join(root, "binary", fanOf("Doc-1"), "_+doc-1", "1.json")).text(),
-    );
+    const sidecar = JSON.parse(await Bun.file(join(root, "binary", fanOf("Doc-1"), "_+doc-1.1.json")).text());
     expect(sidecar).toEqual(version);
   });
 
@@ -79,7 +79,7 @@ describe("fs store: layout and crash safety", () => {
     });
     await expect(store.update("limit", write(big, 4096))).rejects.toMatchObject({ status: 413 });
     await expect(store.update("cut", write(failingStream([new Uint8Array(100)])))).rejects.toThrow();
-    expect(files(root).filter((f) => f !== ".lock")).toEqual([]);
+    expect(files(root).filter((f) => f !== ".lock")).toEqual(["binary/.flat"]);
     await store.close();
   });
 
@@ -124,6 +124,81 @@ describe("fs store: layout and crash safety", () => {
     expect(await reopened.current("v")).toMatchObject({ versionId: 4, deleted: true });
     expect((await reopened.history("v")).length).toBe(4);
     await reopened.close();
+  });
+});
+
+/**
+ * Rewrites a store into the layout of fhirbin before issue 8's change (a directory per id holding
+ * `<n>.json`), as an older fhirbin left it; `keepFlat` names ids whose new names also stay (a conversion
+ * cut short by a crash after linking them).
+ */
+function toEarlierLayout(root: string, keepFlat: readonly string[] = []): void {
+  const binary = join(root, "binary");
+  rmSync(join(binary, ".flat"));
+  for (const fan of readdirSync(binary)) {
+    for (const name of readdirSync(join(binary, fan))) {
+      const [encoded = "", n = ""] = name.split(".");
+      mkdirSync(join(binary, fan, encoded), { recursive: true });
+      linkSync(join(binary, fan, name), join(binary, fan, encoded, `${n}.json`));
+      if (!keepFlat.map(encodeId).includes(encoded)) rmSync(join(binary, fan, name));
+    }
+  }
+}
+
+describe("fs store: a data directory of the earlier layout", () => {
+  const populate = async (root: string) => {
+    const store = await createFsStore(root);
+    await store.update("Doc-1", write(new TextEncoder().encode("one")));
+    await store.update("Doc-1", write(new TextEncoder().encode("two")));
+    await store.update("other", write(new TextEncoder().encode("three")));
+    const history = await store.history("Doc-1");
+    await store.close();
+    return history;
+  };
+
+  test("is converted when opened, every version kept, and then verifies clean", async () => {
+    const root = freshDir();
+    const history = await populate(root);
+    const before = files(root);
+    toEarlierLayout(root);
+    expect(files(root)).toContain(`binary/${fanOf("Doc-1")}/_+doc-1/2.json`);
+
+    const lines: string[] = [];
+    const store = await createFsStore(root, { log: (line) => lines.push(line) });
+    expect(await store.history("Doc-1")).toEqual(history);
+    expect((await store.current("other"))?.versionId).toBe(1);
+    await store.close();
+    expect(files(root)).toEqual(before);
+    expect(lines).toEqual([
+      "converted the sidecars of 2 ids to this version's layout (binary/<fan>/<id>.<n>.json)",
+    ]);
+    expect(await verifyStore(root)).toMatchObject({ ids: 2, versions: 3, findings: [], orphans: [] });
+  });
+
+  test("a conversion cut short is finished on the next open; foreign files stay for verify", async () => {
+    const root = freshDir();
+    await populate(root);
+    const before = files(root);
+    toEarlierLayout(root, ["Doc-1"]);
+    const stray = join(root, "binary", fanOf("other"), encodeId("other"), "notes.txt");
+    writeFileSync(stray, "mine");
+
+    const lines: string[] = [];
+    const store = await createFsStore(root, { log: (line) => lines.push(line) });
+    expect((await store.current("Doc-1"))?.versionId).toBe(2);
+    expect((await store.current("other"))?.versionId).toBe(1);
+    await store.close();
+    expect(files(root)).toEqual([...before, stray.slice(root.length + 1)].sort());
+    expect(lines).toEqual([
+      "converted the sidecars of 2 ids to this version's layout (binary/<fan>/<id>.<n>.json)",
+      `left 1 files of the earlier layout in place (run fhirbin verify): ${stray}`,
+    ]);
+    expect((await verifyStore(root)).findings).toEqual([
+      {
+        path: `binary/${fanOf("other")}/${encodeId("other")}`,
+        problem: "a directory of an earlier fhirbin's layout (start fhirbin once to convert the store)",
+      },
+    ]);
   });
 });
 

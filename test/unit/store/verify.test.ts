@@ -99,7 +99,7 @@ describe("verify: damage is a finding", () => {
     const { root, paths, doc } = await populated();
     rmSync(paths.blob(doc[1]?.sha256 ?? ""));
     expect(await findings(root)).toEqual([
-      expect.stringMatching(/: missing; referenced by binary\/[0-9a-f]{2}\/_doc\/2\.json$/),
+      expect.stringMatching(/: missing; referenced by binary\/[0-9a-f]{2}\/_doc\.2\.json$/),
     ]);
   });
 
@@ -108,7 +108,7 @@ describe("verify: damage is a finding", () => {
     truncateSync(paths.blob(doc[0]?.sha256 ?? ""), 5);
     const report = await verifyStore(root, { sample: 0 });
     expect(report.findings.map((f) => f.problem)).toEqual([
-      expect.stringMatching(/^has 5 bytes, binary\/[0-9a-f]{2}\/_doc\/1\.json says 13$/),
+      expect.stringMatching(/^has 5 bytes, binary\/[0-9a-f]{2}\/_doc\.1\.json says 13$/),
     ]);
   });
 
@@ -120,22 +120,28 @@ describe("verify: damage is a finding", () => {
       readFileSync(paths.sidecar("doc", 1), "utf8").replace('"versionId": 1', '"versionId": 7'),
     );
     expect(await findings(root)).toEqual([
-      expect.stringMatching(/_doc\/1\.json: has versionId 7, the file name says 1$/),
-      expect.stringMatching(/_other\/1\.json: is not valid JSON/),
+      expect.stringMatching(/_doc\.1\.json: has versionId 7, the file name says 1$/),
+      expect.stringMatching(/_other\.1\.json: is not valid JSON/),
     ]);
   });
 
-  test("a sidecar of the wrong shape or in another id's directory", async () => {
+  test("a sidecar of the wrong shape or named for another id; stray entries", async () => {
     const { root, paths } = await populated();
     const record = JSON.parse(readFileSync(paths.sidecar("other", 1), "utf8"));
     writeFileSync(paths.sidecar("other", 1), JSON.stringify({ ...record, sha256: "abc" }));
-    mkdirSync(paths.resourceDir("moved"), { recursive: true });
+    mkdirSync(paths.fanDir("moved"), { recursive: true });
     writeFileSync(paths.sidecar("moved", 1), JSON.stringify(record));
+    writeFileSync(join(paths.fanDir("moved"), "notes.txt"), "");
+    mkdirSync(join(paths.fanDir("moved"), "_old"));
     expect(await findings(root)).toEqual([
       expect.stringMatching(
-        /_moved\/1\.json: belongs to id "other", whose directory is [0-9a-f]{2}\/_other$/,
+        /\/_old: a directory of an earlier fhirbin's layout \(start fhirbin once to convert the store\)$/,
       ),
-      expect.stringMatching(/_other\/1\.json: has no valid sha256 \("abc"\)$/),
+      expect.stringMatching(/\/notes\.txt: unexpected entry \(only <id>\.<n>\.json sidecars belong here\)$/),
+      expect.stringMatching(
+        /_moved\.1\.json: belongs to id "other", whose sidecars are [0-9a-f]{2}\/_other\.<n>\.json$/,
+      ),
+      expect.stringMatching(/_other\.1\.json: has no valid sha256 \("abc"\)$/),
     ]);
   });
 
@@ -149,7 +155,7 @@ describe("verify: damage is a finding", () => {
 });
 
 describe("verify: orphans are garbage, not findings", () => {
-  /** A store with one orphan of each kind: a temp file, an unreferenced blob, an empty id directory. */
+  /** A store with one orphan of each kind: a temp file, an unreferenced blob. */
   async function withOrphans() {
     const store = await populated();
     const { paths } = store;
@@ -157,7 +163,6 @@ describe("verify: orphans are garbage, not findings", () => {
     mkdirSync(paths.blobDir(unreferenced), { recursive: true });
     writeFileSync(paths.blob(unreferenced), "torn upload that never got a sidecar");
     writeFileSync(join(paths.tmp, "0b6f6c2e"), "partial");
-    mkdirSync(paths.resourceDir("empty"), { recursive: true });
     return { ...store, unreferenced };
   }
 
@@ -167,7 +172,6 @@ describe("verify: orphans are garbage, not findings", () => {
     expect(report.findings).toEqual([]);
     expect(report.orphans.map(({ kind, path }) => `${kind} ${path}`).sort()).toEqual([
       expect.stringMatching(/^blob blobs\/sha256\/ff\/f{64}$/),
-      expect.stringMatching(/^directory binary\/[0-9a-f]{2}\/_empty$/),
       "temp tmp/0b6f6c2e",
     ]);
   });
@@ -177,18 +181,14 @@ describe("verify: orphans are garbage, not findings", () => {
     const before = await verifyStore(root);
 
     const young = await collectGarbage(root, { graceMs: HOUR });
-    // Temp files go with the lock, as on a server start; young blobs and directories stay.
+    // Temp files go with the lock, as on a server start; young blobs stay.
     expect(young.removed.map((o) => o.path)).toEqual(["tmp/0b6f6c2e"]);
-    expect(young.kept.map((o) => o.kind).sort()).toEqual(["blob", "directory"]);
+    expect(young.kept.map((o) => o.kind)).toEqual(["blob"]);
 
     const old = new Date(Date.now() - 2 * HOUR);
     utimesSync(paths.blob(unreferenced), old, old);
     const aged = await collectGarbage(root, { graceMs: HOUR });
-    expect(aged.removed.map((o) => o.kind)).toEqual(["blob"]);
-    expect(await collectGarbage(root, { graceMs: 0 })).toMatchObject({
-      kept: [],
-      removed: [{ kind: "directory" }],
-    });
+    expect(aged).toMatchObject({ kept: [], removed: [{ kind: "blob" }] });
 
     const after = await verifyStore(root);
     expect(after).toMatchObject({ findings: [], orphans: [] });
