@@ -132,48 +132,62 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
   const settleFailed = (token: number, id: string, error: unknown): void => {
     // 412 and 413 are decided before anything is committed.
     if (error instanceof FhirError && (error.status === 412 || error.status === 413)) {
-      void commits.settle(token, null);
+      commits.settle(token, null);
       return;
     }
     const reread = store
       .history(id)
       .then((records) => {
         index.record(records);
-        return commits.settle(token, null);
+        commits.settle(token, null);
       })
       .catch((e: unknown) => log(`the search index could not re-read Binary/${id}: ${String(e)}`))
       .finally(() => rereads.delete(reread));
     rereads.add(reread);
   };
 
-  /** Runs a write journalled: begun in the index before it starts, settled (its version recorded) after. */
+  /**
+   * Runs a write journalled: begun in the index before it commits (`write` awaits `begun` first), settled
+   * with its version after.
+   */
   const journalled = async <T>(
     id: string,
-    write: () => Promise<T>,
+    write: (begun: () => Promise<void>) => Promise<T>,
     committed: (result: T) => VersionRecord | null,
   ): Promise<T> => {
-    const token = await commits.begin(id);
+    const entry = commits.begin(id);
     let result: T;
     try {
-      result = await write();
+      result = await write(entry.begun);
     } catch (error) {
-      settleFailed(token, id, error);
+      // A begin that failed journalled nothing; one still queued is settled once committed.
+      entry.token.then((token) => settleFailed(token, id, error)).catch(() => {});
       throw error;
     }
-    // Answered once recorded: a search right after the answer finds the new version.
-    await commits.settle(token, committed(result));
+    commits.settle(await entry.token, committed(result));
     return result;
   };
 
   const update = (id: string, request: WriteRequest): Promise<WriteResult> =>
     journalled(
       id,
-      () => store.update(id, request),
+      (begun) =>
+        store.update(id, {
+          ...request,
+          beforeCommit: async () => {
+            await begun();
+            await request.beforeCommit?.();
+          },
+        }),
       (result) => result.version,
     );
 
   return {
-    index,
+    // Every write answered so far is in the index: the settles still queued are committed first.
+    get index() {
+      commits.sync();
+      return index;
+    },
     inner: store,
     get catchingUp() {
       return catchingUp;
@@ -190,7 +204,10 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     delete: (id: string, preconditions?: Preconditions): Promise<DeletedVersion | null> =>
       journalled(
         id,
-        () => store.delete(id, preconditions),
+        async (begun) => {
+          await begun();
+          return store.delete(id, preconditions);
+        },
         (tombstone) => tombstone,
       ),
     content: (version) => store.content(version),
@@ -199,7 +216,7 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
       closing = true;
       await caughtUp.catch(() => {});
       await Promise.all(rereads);
-      commits.flush();
+      commits.sync();
       try {
         // A clean stop: the next start trusts the index (and still re-reads any journalled write).
         index.setMeta("state", "clean");
@@ -211,28 +228,39 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
   };
 }
 
-/** The write journal's side of the index, committed for many writes at once (see groupCommit). */
-interface GroupCommit {
-  /** Journals a write about to happen to `id`; resolves with its token once committed. */
-  begin(id: string): Promise<number>;
-  /** Settles a journalled write; resolves once committed (or logged as missed: the journal keeps it). */
-  settle(token: number, record: VersionRecord | null): Promise<void>;
-  /** Commits whatever is queued now. */
-  flush(): void;
+/** A write's entry in the journal: its token once committed, and a way to wait for that commit. */
+interface JournalEntry {
+  token: Promise<number>;
+  /** Resolves once the entry is committed (committing the queue if it is not yet); rejects if it failed. */
+  begun: () => Promise<void>;
 }
 
+/** The write journal's side of the index, committed for many writes at once (see groupCommit). */
+interface GroupCommit {
+  /** Queues the journal entry of a write about to happen to `id`. */
+  begin(id: string): JournalEntry;
+  /** Queues the settling of a journalled write: its version recorded, its entry removed. */
+  settle(token: number, record: VersionRecord | null): void;
+  /** Commits everything queued, in one transaction. */
+  sync(): void;
+}
+
+/** How long a settle may wait for a write's begin to commit it along; reads of the index commit it at once. */
+const SETTLE_DELAY_MS = 50;
+
 /**
- * Group commit of the write journal: every begin and settle queued during one turn of the event loop goes
- * to the index in one SQLite transaction. Two transactions per write were a good part of a small create's
- * CPU time (issue 8); concurrent writes now share them. A write still starts only once its begin is
- * committed, so that a crash after its sidecar is linked finds it journalled.
+ * Group commit of the write journal. A write's begin is committed only when the write is about to commit
+ * (its body stored): by then the begins of the writes that arrived meanwhile are queued too, and every
+ * queued settle goes along, in one SQLite transaction. Settles wait at most SETTLE_DELAY_MS, and any read
+ * of the index commits them first, so a search after an answer always finds the version answered. One
+ * transaction per write was a good part of a small create's CPU time (issue 8).
  */
 function groupCommit(index: SearchIndex, log: (line: string) => void): GroupCommit {
   let begins: { id: string; resolve: (token: number) => void; reject: (error: unknown) => void }[] = [];
-  let settles: (Settled & { done: () => void })[] = [];
-  let scheduled = false;
+  let settles: Settled[] = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
 
-  const commit = (starting: typeof begins, settling: typeof settles): void => {
+  const commit = (starting: typeof begins, settling: Settled[]): void => {
     try {
       const tokens = index.journal(
         starting.map((b) => b.id),
@@ -253,11 +281,11 @@ function groupCommit(index: SearchIndex, log: (line: string) => void): GroupComm
         );
       }
     }
-    for (const s of settling) s.done();
   };
 
-  const flush = (): void => {
-    scheduled = false;
+  const sync = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = null;
     if (begins.length === 0 && settles.length === 0) return;
     const starting = begins;
     const settling = settles;
@@ -266,24 +294,42 @@ function groupCommit(index: SearchIndex, log: (line: string) => void): GroupComm
     commit(starting, settling);
   };
 
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flush);
+  const later = (): void => {
+    if (timer) return;
+    timer = setTimeout(sync, SETTLE_DELAY_MS);
+    // Never what keeps the process alive; close() commits what is left.
+    timer.unref();
   };
 
   return {
-    begin: (id) =>
-      new Promise((resolve, reject) => {
-        begins.push({ id, resolve, reject });
-        schedule();
-      }),
-    settle: (token, record) =>
-      new Promise((done) => {
-        settles.push({ token, record, done });
-        schedule();
-      }),
-    flush,
+    begin(id) {
+      let committed = false;
+      const token = new Promise<number>((resolve, reject) => {
+        begins.push({
+          id,
+          resolve: (value) => {
+            committed = true;
+            resolve(value);
+          },
+          reject,
+        });
+      });
+      // Observed through `begun` or `token`; a begin that fails must not go unhandled meanwhile.
+      token.catch(() => {});
+      later();
+      return {
+        token,
+        begun: async () => {
+          if (!committed) sync();
+          await token;
+        },
+      };
+    },
+    settle(token, record) {
+      settles.push({ token, record });
+      later();
+    },
+    sync,
   };
 }
 

@@ -44,6 +44,11 @@ export interface WriteRequest extends Preconditions, ContentMetadata {
    * replaces contentType and securityContext. A throw refuses the write and nothing is stored.
    */
   metadataAfterBody?: () => ContentMetadata | Promise<ContentMetadata>;
+  /**
+   * Awaited once the body is stored and its metadata known, before anything is committed (the search
+   * index journals the write there). A rejection refuses the write and nothing is stored.
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface WriteResult {

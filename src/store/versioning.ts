@@ -76,7 +76,7 @@ function nextTimestamp(current: VersionRecord | null): string {
  * as more than `maxSize` bytes arrived, whatever Content-Length said. Then settles the metadata.
  */
 export async function consumeBody(
-  { body, maxSize, contentType, securityContext, metadataAfterBody }: WriteRequest,
+  { body, maxSize, contentType, securityContext, metadataAfterBody, beforeCommit }: WriteRequest,
   sink: (chunk: Uint8Array) => Promise<void> | void,
 ): Promise<WrittenContent> {
   const hasher = new Bun.CryptoHasher("sha256");
@@ -90,6 +90,7 @@ export async function consumeBody(
     collectWhileStreaming(size, chunk.byteLength);
   }
   const metadata = (await metadataAfterBody?.()) ?? { contentType, securityContext };
+  await beforeCommit?.();
   return { ...metadata, size, sha256: hasher.digest("hex") };
 }
 

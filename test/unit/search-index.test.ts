@@ -284,7 +284,7 @@ describe("withIndex", () => {
     await store.close();
   });
 
-  test("concurrent writes share journal transactions; each is journalled before it starts", async () => {
+  test("concurrent writes share journal transactions; each is journalled before it commits", async () => {
     const inner = createMemoryStore();
     const index = SearchIndex.open(":memory:");
     const transactions: number[] = [];
@@ -295,19 +295,22 @@ describe("withIndex", () => {
     };
     const unjournalled: string[] = [];
     const update = inner.update.bind(inner);
-    inner.update = (id, request) => {
+    inner.update = async (id, request) => {
+      const result = await update(id, request);
+      // Committed, not yet settled: a crash now must find the write in the journal.
       if (!index.pending().some((entry) => entry.id === id)) unjournalled.push(id);
-      return update(id, request);
+      return result;
     };
     const store = withIndex(inner, index);
     const names = Array.from({ length: 20 }, (_, i) => `doc${i}`);
     await Promise.all(names.map((id) => store.update(id, write())));
     expect(unjournalled).toEqual([]);
+    // Reading the index commits the settles still queued: every answered write is found.
+    expect(ids(store.index, ALL, BY_ID)).toEqual(names.map((id) => `${id}/1`).sort());
+    expect(index.pending()).toEqual([]);
     // 20 begins and 20 settles, in far fewer than the 40 transactions of one per step.
     expect(transactions.reduce((a, b) => a + b, 0)).toBe(40);
-    expect(transactions.length).toBeLessThanOrEqual(4);
-    expect(ids(index, ALL, BY_ID)).toEqual(names.map((id) => `${id}/1`).sort());
-    expect(index.pending()).toEqual([]);
+    expect(transactions.length).toBeLessThanOrEqual(3);
     await store.close();
   });
 
@@ -327,7 +330,7 @@ describe("withIndex", () => {
       return journal(begun, settled);
     };
     expect((await store.update("kept", write())).version.versionId).toBe(1);
-    expect(index.pending().map((entry) => entry.id)).toEqual(["kept"]);
+    expect(store.index.pending().map((entry) => entry.id)).toEqual(["kept"]);
     expect(lines).toEqual([expect.stringMatching(/^the search index missed 1 write\(s\)/)]);
     index.journal = journal;
     await store.close();

@@ -201,6 +201,40 @@ export function testStoreContract(name: string, open: OpenStore): void {
     );
 
     test(
+      "beforeCommit: awaited once the body is consumed and before the version exists; a throw stores nothing",
+      withStore(async (store) => {
+        let consumed = false;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.enqueue(bytes("hooked"));
+            controller.close();
+            consumed = true;
+          },
+        });
+        const seen: unknown[] = [];
+        await store.update(
+          "hooked",
+          write(body, {
+            beforeCommit: async () => {
+              seen.push(consumed, await store.current("hooked"));
+            },
+          }),
+        );
+        expect(seen).toEqual([true, null]);
+        const refused = store.update(
+          "hooked",
+          write(bytes("other"), {
+            beforeCommit: async () => {
+              throw new FhirError(507, "no-store", "refused before the commit");
+            },
+          }),
+        );
+        expect(await statusOf(refused)).toBe(507);
+        expect((await store.history("hooked")).map((v) => v.versionId)).toEqual([1]);
+      }),
+    );
+
+    test(
       "preconditions: If-Match and If-None-Match: * give 412 and change nothing",
       withStore(async (store) => {
         await store.update("p", write(bytes("a")));
