@@ -23,6 +23,19 @@ const write = (
 });
 
 /** A stream that yields its chunks, then fails as a dropped client connection would. */
+/** A one-chunk body that tells whether it has been read to the end. */
+function trackedBody(text: string): { body: ReadableStream<Uint8Array>; consumed: () => boolean } {
+  let consumed = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(bytes(text));
+      controller.close();
+      consumed = true;
+    },
+  });
+  return { body, consumed: () => consumed };
+}
+
 export function failingStream(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
@@ -166,19 +179,12 @@ export function testStoreContract(name: string, open: OpenStore): void {
     test(
       "metadataAfterBody: called once the body is consumed, its metadata wins; a throw stores nothing",
       withStore(async (store) => {
-        let consumed = false;
-        const body = new ReadableStream<Uint8Array>({
-          pull(controller) {
-            controller.enqueue(bytes("late"));
-            controller.close();
-            consumed = true;
-          },
-        });
+        const { body, consumed } = trackedBody("late");
         const settled = await store.update(
           "late",
           write(body, {
             metadataAfterBody: async () => {
-              expect(consumed).toBe(true);
+              expect(consumed()).toBe(true);
               return { contentType: "application/pdf", securityContext: "Patient/2" };
             },
           }),
@@ -203,20 +209,13 @@ export function testStoreContract(name: string, open: OpenStore): void {
     test(
       "beforeCommit: awaited once the body is consumed and before the version exists; a throw stores nothing",
       withStore(async (store) => {
-        let consumed = false;
-        const body = new ReadableStream<Uint8Array>({
-          pull(controller) {
-            controller.enqueue(bytes("hooked"));
-            controller.close();
-            consumed = true;
-          },
-        });
+        const { body, consumed } = trackedBody("hooked");
         const seen: unknown[] = [];
         await store.update(
           "hooked",
           write(body, {
             beforeCommit: async () => {
-              seen.push(consumed, await store.current("hooked"));
+              seen.push(consumed(), await store.current("hooked"));
             },
           }),
         );
