@@ -4,9 +4,7 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { decodeId, layout, parseSidecarName } from "../store/fs-layout.ts";
-
-const FAN = /^[0-9a-f]{2}$/;
+import { decodeId, groupSidecars, isFanName, layout } from "../store/fs-layout.ts";
 
 /** One id and its version numbers, ascending. */
 export interface ScannedId {
@@ -30,15 +28,8 @@ async function list(dir: string): Promise<string[]> {
  */
 export async function* scanIds(root: string): AsyncGenerator<ScannedId> {
   const { binary } = layout(root);
-  for (const fan of (await list(binary)).filter((name) => FAN.test(name)).sort()) {
-    const versions = new Map<string, number[]>();
-    for (const name of await list(join(binary, fan))) {
-      const sidecar = parseSidecarName(name);
-      if (!sidecar) continue;
-      const known = versions.get(sidecar.encoded);
-      if (known) known.push(sidecar.versionId);
-      else versions.set(sidecar.encoded, [sidecar.versionId]);
-    }
+  for (const fan of (await list(binary)).filter(isFanName).sort()) {
+    const { versions } = groupSidecars(await list(join(binary, fan)));
     for (const [encoded, numbers] of versions) {
       const id = decodeId(encoded);
       if (id !== null) yield { id, versions: numbers.sort((a, b) => a - b) };

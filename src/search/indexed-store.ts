@@ -4,8 +4,8 @@
  * the index, and both get search through the same code.
  *
  * Crash safety without a scan on a clean start: each write is journalled in the index (`pending`) before it
- * commits (WriteRequest.beforeCommit) and settled, together with its version, after (see groupCommit). After a kill -9 between a commit and
- * the index update, the next start re-reads the journalled ids only. A missing or unusable index, or an
+ * commits (WriteRequest.beforeCommit) and settled, together with its version, after (see groupCommit).
+ * After a kill -9 between a commit and the index update, the next start re-reads the journalled ids only. A missing or unusable index, or an
  * unclean stop of a previous boot of the machine (a power cut can lose the last WAL commits, journal
  * included), is rebuilt from every sidecar instead. Either way in the background: reads and writes do not wait.
  */

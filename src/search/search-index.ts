@@ -54,13 +54,13 @@ CREATE TABLE tally (k INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL
 /** A version as the index returns it: what a Bundle entry shows, with its place in the index. */
 export type IndexedVersion = HistoryRecord & { seq: number; ts: number };
 
-/** What a search selects (the parsed filters of fhir/search-params.ts). */
 /** A journalled write that is over: its token, and the version it committed (null when none). */
 export interface Settled {
   token: number;
   record: VersionRecord | null;
 }
 
+/** What a search selects (the parsed filters of fhir/search-params.ts). */
 export interface IndexQuery {
   ids: readonly string[] | null;
   types: readonly TypeMatch[] | null;

@@ -34,17 +34,42 @@ export function fanOf(id: string): string {
   return new Bun.CryptoHasher("sha256").update(id).digest("hex").slice(0, 2);
 }
 
-/** The file name of version `versionId` of `id`'s sidecar, in the id's fan-out directory. */
-export function sidecarName(id: string, versionId: number): string {
-  return `${encodeId(id)}.${versionId}.json`;
+const FAN = /^[0-9a-f]{2}$/;
+
+/** True for the name of a fan-out directory (two hex digits). */
+export function isFanName(name: string): boolean {
+  return FAN.test(name);
+}
+
+/** The file name of version `versionId`'s sidecar of the id encoded as `encoded`, in its fan-out directory. */
+export function sidecarFileName(encoded: string, versionId: number): string {
+  return `${encoded}.${versionId}.json`;
 }
 
 const SIDECAR_NAME = /^(_[a-z0-9+~-]+)\.([1-9][0-9]*)\.json$/;
 
-/** Splits a sidecar's file name into the encoded id and the version; null for any other name. */
-export function parseSidecarName(name: string): { encoded: string; versionId: number } | null {
-  const match = SIDECAR_NAME.exec(name);
-  return match ? { encoded: match[1] as string, versionId: Number(match[2]) } : null;
+/**
+ * The sidecars among the names of a fan-out directory, as version numbers (in listing order) by encoded id;
+ * `others` are the names that are not sidecars.
+ */
+export function groupSidecars(names: readonly string[]): {
+  versions: Map<string, number[]>;
+  others: string[];
+} {
+  const versions = new Map<string, number[]>();
+  const others: string[] = [];
+  for (const name of names) {
+    const match = SIDECAR_NAME.exec(name);
+    if (!match) {
+      others.push(name);
+      continue;
+    }
+    const [, encoded = "", n] = match;
+    const known = versions.get(encoded);
+    if (known) known.push(Number(n));
+    else versions.set(encoded, [Number(n)]);
+  }
+  return { versions, others };
 }
 
 /**
@@ -64,7 +89,7 @@ export function layout(root: string) {
     blob: (sha256: string): string => join(root, "blobs", "sha256", sha256.slice(0, 2), sha256),
     fanDir: (id: string): string => join(root, "binary", fanOf(id)),
     sidecar: (id: string, versionId: number): string =>
-      join(root, "binary", fanOf(id), sidecarName(id, versionId)),
+      join(root, "binary", fanOf(id), sidecarFileName(encodeId(id), versionId)),
   };
 }
 

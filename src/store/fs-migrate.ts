@@ -11,9 +11,8 @@
 import { readdir, readFile, rmdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { exists, fsyncDir, linkNoClobber } from "./fs-durable.ts";
-import { decodeId, type Layout } from "./fs-layout.ts";
+import { decodeId, isFanName, type Layout, sidecarFileName } from "./fs-layout.ts";
 
-const FAN = /^[0-9a-f]{2}$/;
 const OLD_SIDECAR = /^([1-9][0-9]*)\.json$/;
 
 /** Converts the sidecars of `paths` if they are in the earlier layout; `log` hears how many ids moved. */
@@ -21,7 +20,7 @@ export async function convertLayout(paths: Layout, log: (line: string) => void):
   if (await exists(paths.flat)) return;
   let converted = 0;
   const left: string[] = [];
-  for (const fan of (await readdir(paths.binary)).filter((name) => FAN.test(name))) {
+  for (const fan of (await readdir(paths.binary)).filter(isFanName)) {
     const fanDir = join(paths.binary, fan);
     const idDirs = (await readdir(fanDir, { withFileTypes: true }))
       .filter((entry) => entry.isDirectory() && decodeId(entry.name) !== null)
@@ -37,8 +36,8 @@ export async function convertLayout(paths: Layout, log: (line: string) => void):
       for (const name of await readdir(dir)) {
         const versionId = OLD_SIDECAR.exec(name)?.[1];
         const from = join(dir, name);
-        const to = join(fanDir, `${encoded}.${versionId}.json`);
-        if (versionId !== undefined && ((await linkNoClobber(from, to)) || (await sameContent(from, to)))) {
+        const to = versionId === undefined ? null : join(fanDir, sidecarFileName(encoded, Number(versionId)));
+        if (to && ((await linkNoClobber(from, to)) || (await sameContent(from, to)))) {
           linked.push(from);
         } else {
           keep = true;

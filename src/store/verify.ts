@@ -9,7 +9,15 @@ import { join, relative } from "node:path";
 import { isValidId } from "../fhir/id.ts";
 import { createFsStore } from "./fs.ts";
 import { isCode } from "./fs-durable.ts";
-import { encodeId, fanOf, type Layout, layout, parseSidecarName } from "./fs-layout.ts";
+import {
+  encodeId,
+  fanOf,
+  groupSidecars,
+  isFanName,
+  type Layout,
+  layout,
+  sidecarFileName,
+} from "./fs-layout.ts";
 
 /** An integrity problem: the path it concerns (relative to the data directory) and what is wrong. */
 export interface Finding {
@@ -66,7 +74,6 @@ export class VerifyError extends Error {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
-const FAN = /^[0-9a-f]{2}$/;
 /** Files read or hashed at once: enough to keep a disk queue busy, few enough to stay under fd limits. */
 const PARALLEL = 16;
 
@@ -124,7 +131,7 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
   const refs = new Map<string, BlobRef>();
   const checkSidecar = async (fan: string, encoded: string, versionId: number): Promise<void> => {
     tick();
-    const path = join(paths.binary, fan, `${encoded}.${versionId}.json`);
+    const path = join(paths.binary, fan, sidecarFileName(encoded, versionId));
     const record = await readSidecar(path, find);
     if (!record) return;
     const problem = shapeProblem(record, versionId, fan, encoded);
@@ -143,18 +150,31 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
   for (const fan of await entryNames(paths.binary)) {
     const fanDir = join(paths.binary, fan);
     if (fanDir === paths.flat) continue;
-    if (!FAN.test(fan) || !(await lstat(fanDir)).isDirectory()) {
+    if (!isFanName(fan) || !(await lstat(fanDir)).isDirectory()) {
       find(fanDir, "unexpected entry (only two-hex-digit fan directories belong here)");
       continue;
     }
-    const versions = await sidecarsOf(fanDir, find);
+    const { versions, others } = groupSidecars(await entryNames(fanDir));
+    for (const name of others) {
+      const path = join(fanDir, name);
+      find(
+        path,
+        (await lstat(path)).isDirectory()
+          ? "a directory of an earlier fhirbin's layout (start fhirbin once to convert the store)"
+          : "unexpected entry (only <id>.<n>.json sidecars belong here)",
+      );
+    }
     const sidecars = [...versions].flatMap(([encoded, numbers]) => numbers.map((n) => ({ encoded, n })));
     await forEachLimit(sidecars, PARALLEL, ({ encoded, n }) => checkSidecar(fan, encoded, n));
+    // readdir may miss a sidecar linked while it runs (a server writing now): look again before reporting.
+    let again: Map<string, number[]> | null = null;
     for (const [encoded, numbers] of versions) {
       report.ids++;
       let missing = gaps(numbers);
-      // readdir may miss a sidecar linked while it runs (a server writing now): look again before reporting.
-      if (missing.length > 0) missing = gaps((await sidecarsOf(fanDir)).get(encoded) ?? []);
+      if (missing.length > 0) {
+        again ??= groupSidecars(await entryNames(fanDir)).versions;
+        missing = gaps(again.get(encoded) ?? []);
+      }
       if (missing.length > 0) {
         find(join(fanDir, encoded), `versions must be 1..n; missing ${missing.join(", ")}`);
       }
@@ -192,7 +212,7 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
   };
   for (const prefix of await entryNames(paths.blobs)) {
     const dir = join(paths.blobs, prefix);
-    if (!FAN.test(prefix) || !(await lstat(dir)).isDirectory()) {
+    if (!isFanName(prefix) || !(await lstat(dir)).isDirectory()) {
       await blobOrphan(dir);
       continue;
     }
@@ -315,32 +335,6 @@ function shapeProblem(
   if (typeof record.sha256 !== "string" || !SHA256.test(record.sha256))
     return `has no valid sha256 (${JSON.stringify(record.sha256)})`;
   return null;
-}
-
-/**
- * The sidecars of a fan-out directory: version numbers by encoded id. Any other entry is reported to `find`
- * when given (a directory left by the earlier layout, which fhirbin converts when it opens the store).
- */
-async function sidecarsOf(
-  fanDir: string,
-  find?: (path: string, problem: string) => void,
-): Promise<Map<string, number[]>> {
-  const versions = new Map<string, number[]>();
-  for (const name of await entryNames(fanDir)) {
-    const sidecar = parseSidecarName(name);
-    if (!sidecar) {
-      const path = join(fanDir, name);
-      const problem = (await lstat(path)).isDirectory()
-        ? "a directory of an earlier fhirbin's layout (start fhirbin once to convert the store)"
-        : "unexpected entry (only <id>.<n>.json sidecars belong here)";
-      find?.(path, problem);
-      continue;
-    }
-    const known = versions.get(sidecar.encoded);
-    if (known) known.push(sidecar.versionId);
-    else versions.set(sidecar.encoded, [sidecar.versionId]);
-  }
-  return versions;
 }
 
 /** The version numbers missing from 1..max(numbers). */

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { INDEX_FILE } from "../../src/search/search-index.ts";
-import { decodeId, parseSidecarName } from "../../src/store/fs-layout.ts";
+import { decodeId, groupSidecars, isFanName } from "../../src/store/fs-layout.ts";
 import { createStore } from "../../src/store/index.ts";
 import { runFhirbin, type Server, startFhirbin, tempDir, waitUntil, withDeadline } from "./spawn.ts";
 
@@ -49,11 +49,10 @@ async function searchAll(server: Server): Promise<string[]> {
 function onDisk(dir: string): string[] {
   const binary = join(dir, "binary");
   const latest = new Map<string, number>();
-  for (const fan of readdirSync(binary).filter((name) => /^[0-9a-f]{2}$/.test(name))) {
-    for (const name of readdirSync(join(binary, fan))) {
-      const sidecar = parseSidecarName(name);
-      const id = sidecar && decodeId(sidecar.encoded);
-      if (sidecar && id) latest.set(id, Math.max(latest.get(id) ?? 0, sidecar.versionId));
+  for (const fan of readdirSync(binary).filter(isFanName)) {
+    for (const [encoded, versions] of groupSidecars(readdirSync(join(binary, fan))).versions) {
+      const id = decodeId(encoded);
+      if (id) latest.set(id, Math.max(...versions));
     }
   }
   return [...latest].map(([id, n]) => `${id}/${n}`);
