@@ -4,11 +4,12 @@ import type { Server } from "./process.ts";
 import type { Load } from "./wrk.ts";
 
 /** The servers: fhirbin and its three peers. */
-export type Peer = "fhirbin" | "bare-bun" | "nginx" | "durable-limit";
+export type Peer = "fhirbin" | "baseline" | "bare-bun" | "nginx" | "durable-limit";
 
 /** How each server is named in the report. */
 export const PEER_NAMES: Record<Peer, string> = {
   fhirbin: "fhirbin",
+  baseline: "fhirbin baseline",
   "bare-bun": "bare Bun.serve",
   nginx: "nginx",
   "durable-limit": "durability limit",
@@ -113,6 +114,26 @@ export function benchCases(input: {
   ];
 }
 
+/** A change may cost at most this much of any case against the build it replaces. */
+export const BASELINE_TARGET = 0.95;
+
+/**
+ * The same cases with a baseline fhirbin (another build) measured right after this one under the same load,
+ * so that a change is judged against the code it replaces in the same hour on the same machine.
+ */
+export function withBaseline(cases: readonly Case[]): Case[] {
+  return cases.map((c) => {
+    const { fhirbin, ...peers } = c.loads;
+    if (!fhirbin) return c;
+    const prime = c.prime?.fhirbin;
+    return {
+      ...c,
+      loads: { fhirbin, baseline: fhirbin, ...peers },
+      ...(prime ? { prime: { ...c.prime, baseline: prime } } : {}),
+    };
+  });
+}
+
 /** The ratios of the issue's acceptance criteria, plus the informative ones without a target. */
 export function benchRatios(cases: readonly Case[]): Ratio[] {
   const title = (id: string): string => cases.find((c) => c.id === id)?.title ?? id;
@@ -129,5 +150,6 @@ export function benchRatios(cases: readonly Case[]): Ratio[] {
     fhirbinTo("fhir-json-1m", "fhirbin", 0.3, "read-1m"),
     fhirbinTo("not-modified", "nginx", null),
     ...CREATE_SIZES.map((key) => fhirbinTo(`create-${key}`, "durable-limit", 0.7)),
+    ...cases.filter((c) => c.loads.baseline).map((c) => fhirbinTo(c.id, "baseline", BASELINE_TARGET)),
   ];
 }

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { benchCases, benchRatios, type Case, PEER_NAMES, type Peer } from "./cases.ts";
+import { benchCases, benchRatios, type Case, PEER_NAMES, type Peer, withBaseline } from "./cases.ts";
 import { type Fixture, uploadFixtures, writeFixtures } from "./fixtures.ts";
 import { describeMachine } from "./machine.ts";
 import { startNginx } from "./nginx.ts";
@@ -39,6 +39,8 @@ function helpText(): string {
     `Needs nginx and wrk (Debian: ${INSTALL_HINT}). Settings:`,
     ...settings,
     `  ${"BENCH_ONLY".padEnd(18)} comma-separated case ids to run (read-1k, fhir-json-1m, create-1m, ...)`,
+    `  ${"BENCH_BASELINE".padEnd(18)} another fhirbin executable measured beside this one (say, the`,
+    `  ${"".padEnd(18)} previous commit's dist/fhirbin), each case judged against it (>= 0.95)`,
   ].join("\n");
 }
 
@@ -50,20 +52,28 @@ function starters(input: {
   token: string;
   docs: string;
   probe: string;
+  baseline: string | null;
 }): Record<Peer, Starter> {
   const bun = (script: string, dir: string): string[] => [
     process.execPath,
     join(import.meta.dir, script),
     dir,
   ];
-  return {
-    fhirbin: (dir) =>
+  const fhirbin =
+    (name: string, exe: string): Starter =>
+    (dir) =>
       spawnListening(
-        "fhirbin",
-        [EXE, "serve", "--host", "127.0.0.1", "--port", "0", "--data", dir, "--token", input.token],
+        name,
+        [exe, "serve", "--host", "127.0.0.1", "--port", "0", "--data", dir, "--token", input.token],
         // Like nginx's access_log off; set through the environment, which older builds simply ignore.
         { logFile: `${dir}.log`, env: { ...process.env, FHIRBIN_LOG_FORMAT: "off" } },
-      ),
+      );
+  const { baseline } = input;
+  return {
+    fhirbin: fhirbin("fhirbin", EXE),
+    baseline: baseline
+      ? fhirbin("fhirbin baseline", baseline)
+      : () => Promise.reject(new Error("BENCH_BASELINE is not set")),
     "bare-bun": () => spawnListening("bare Bun.serve", bun("bare-bun.ts", input.docs)),
     nginx: (dir) => startNginx(input.nginx, dir, input.docs, input.probe),
     "durable-limit": (dir) => spawnListening("durability limit", bun("durable-limit.ts", dir)),
@@ -154,6 +164,10 @@ async function main(): Promise<number> {
     console.error(`bench: invalid settings:\n${error.message}`);
     return 2;
   }
+  if (settings.baseline && !(await Bun.file(settings.baseline).exists())) {
+    console.error(`bench: BENCH_BASELINE ${settings.baseline} does not exist`);
+    return 2;
+  }
   const { nginx, wrk } = findTools();
   if (!nginx || !wrk) {
     const missing = [nginx ? null : "nginx", wrk ? null : "wrk"].filter(Boolean).join(" and ");
@@ -190,20 +204,30 @@ async function bench(
   await mkdir(docs);
   const fixtures = await writeFixtures(docs);
   const token = randomBytes(24).toString("hex");
-  const start = starters({ nginx, token, docs, probe: fixtures["1k"].fileName });
+  const { baseline } = settings;
+  const start = starters({ nginx, token, docs, probe: fixtures["1k"].fileName, baseline });
 
   await using fhirbin = await start.fhirbin(join(work.path, "store"));
   await uploadFixtures(fhirbin.url, token, Object.values(fixtures) as Fixture[]);
+  await using baselineServer = baseline ? await start.baseline(join(work.path, "baseline")) : null;
+  if (baselineServer) await uploadFixtures(baselineServer.url, token, Object.values(fixtures) as Fixture[]);
   await using bare = await start["bare-bun"](docs);
   await using nginxServer = await start.nginx(join(work.path, "nginx"));
-  const running = { fhirbin, "bare-bun": bare, nginx: nginxServer };
+  const running = {
+    fhirbin,
+    "bare-bun": bare,
+    nginx: nginxServer,
+    ...(baselineServer ? { baseline: baselineServer } : {}),
+  };
 
   const small = fixtures["1k"];
   const etags = {
     fhirbin: await etagOf(`${fhirbin.url}/Binary/${small.id}`, { authorization: `Bearer ${token}` }),
     nginx: await etagOf(`${nginxServer.url}/${small.fileName}`),
   };
-  const allCases = benchCases({ fixtures, token, etags });
+  // The baseline holds the same fixtures, stored in the same order, so it gives the same ETags.
+  const ownCases = benchCases({ fixtures, token, etags });
+  const allCases = baseline ? withBaseline(ownCases) : ownCases;
   const unknown = settings.only.filter((id) => !allCases.some((c) => c.id === id));
   if (unknown.length > 0) {
     console.error(`bench: unknown case ids in BENCH_ONLY: ${unknown.join(", ")}`);

@@ -13,6 +13,8 @@ export interface Settings {
   repeat: number;
   /** Case ids to run (all when empty): quick experiments and profiling. */
   only: readonly string[];
+  /** Another fhirbin executable (say, the previous commit's build) measured beside this one, or null. */
+  baseline: string | null;
 }
 
 /** Each variable, its default and its meaning (also printed by `bench/run.ts --help`). */
@@ -49,6 +51,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       .split(",")
       .map((id) => id.trim())
       .filter((id) => id !== ""),
+    baseline: env.BENCH_BASELINE?.trim() || null,
   };
   if (settings.connections < settings.threads) problems.push("BENCH_CONNECTIONS must be >= BENCH_THREADS");
   if (problems.length > 0) throw new SettingsError(problems.join("\n"));
