@@ -31,6 +31,16 @@ export interface Io {
   err: (line: string) => void;
 }
 
+type StopSignal = "SIGINT" | "SIGTERM" | "SIGBREAK" | "SIGHUP";
+
+/**
+ * The signals that stop a server gracefully. Windows has no SIGTERM: a console or a service wrapper (WinSW)
+ * sends Ctrl+C (SIGINT) or Ctrl+Break (SIGBREAK), and closing the console window, logging off or shutting
+ * down raise SIGHUP. Elsewhere SIGHUP stays as it is, so that `nohup fhirbin` survives its terminal.
+ */
+const STOP_SIGNALS: readonly StopSignal[] =
+  process.platform === "win32" ? ["SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP"] : ["SIGINT", "SIGTERM"];
+
 /** Exit statuses: 0 ok, 1 runtime failure, 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -78,7 +88,7 @@ export async function runCli(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   io: Io,
-  signals: { once(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown } = process,
+  signals: { once(signal: StopSignal, listener: () => void): unknown } = process,
 ): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") {
@@ -129,8 +139,7 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
   }
   // Listen for the stop signals before announcing anything: a supervisor may send one at once.
   const stopped = new Promise<void>((resolve) => {
-    signals.once("SIGINT", resolve);
-    signals.once("SIGTERM", resolve);
+    for (const signal of STOP_SIGNALS) signals.once(signal, resolve);
   });
   try {
     let generated: { token: string; path: string } | null = null;

@@ -129,16 +129,18 @@ export class SearchIndex {
    */
   static open(path: string): SearchIndex {
     if (path !== ":memory:") {
+      let db: Database | null = null;
       try {
-        const db = connect(path);
+        db = connect(path);
         const version = db.query("SELECT value FROM meta WHERE key = 'schema'").get() as {
           value: string;
         } | null;
         if (version?.value === SCHEMA_VERSION) return new SearchIndex(db, false);
-        db.close();
       } catch {
         // Missing tables (a new file) or a damaged file: either way, start again from the sidecars.
       }
+      // Closed before the files go: Windows cannot remove a file that is still open.
+      db?.close();
       removeIndexFiles(path);
     }
     const db = connect(path);

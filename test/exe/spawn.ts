@@ -135,6 +135,13 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Working directory; the default is a directory no test writes to by accident. */
   cwd?: string;
+  /**
+   * What runs fhirbin, the arguments following: `dist/fhirbin` by default; another build through its
+   * emulator for the other platforms' suites (test/platforms).
+   */
+  command?: readonly string[];
+  /** How long the server may take to say where it listens (WAIT_MS by default). */
+  startMs?: number;
 }
 
 /** A running (or finished) process with its collected output; killed when disposed. */
@@ -188,9 +195,13 @@ function spawnProcess(cmd: readonly string[], options: SpawnOptions): Subprocess
   });
 }
 
+function fhirbinCommand(args: readonly string[], options: SpawnOptions): string[] {
+  return [...(options.command ?? [requireExe()]), ...args];
+}
+
 /** Spawns `dist/fhirbin args` with piped stdout and stderr. */
 export function spawnFhirbin(args: readonly string[], options: SpawnOptions = {}): Child {
-  return new Child(spawnProcess([requireExe(), ...args], options));
+  return new Child(spawnProcess(fhirbinCommand(args, options), options));
 }
 
 /** Runs `command` with `sh -c`, as a user pasting it into a terminal would (output collected the same way). */
@@ -223,10 +234,12 @@ export class Server extends Child {
   basePath = "";
 
   /** Waits for the `listening on` line on stdout and records where the server listens. */
-  async listening(): Promise<this> {
-    const match = await this.stdout.waitFor(LISTENING, "the `listening on` line").catch((error: Error) => {
-      throw new Error(`${error.message}\nstderr:\n${this.stderr.text}`);
-    });
+  async listening(ms = WAIT_MS): Promise<this> {
+    const match = await this.stdout
+      .waitFor(LISTENING, "the `listening on` line", ms)
+      .catch((error: Error) => {
+        throw new Error(`${error.message}\nstderr:\n${this.stderr.text}`);
+      });
     const [, base = "", host = "", port = "", basePath = ""] = match;
     this.base = base;
     this.origin = new URL(base).origin;
@@ -249,9 +262,9 @@ export class Server extends Child {
  * instead fails the call (and is killed), with what it wrote on stderr in the message.
  */
 export async function startFhirbin(args: readonly string[], options: SpawnOptions = {}): Promise<Server> {
-  const server = new Server(spawnProcess([requireExe(), ...args], options));
+  const server = new Server(spawnProcess(fhirbinCommand(args, options), options));
   try {
-    return await server.listening();
+    return await server.listening(options.startMs);
   } catch (error) {
     await server[Symbol.asyncDispose]();
     throw error;
