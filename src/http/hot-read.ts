@@ -35,12 +35,12 @@ export function hotReadRoutes({
       const id = params.id ?? "";
       const vid = params.vid ?? null;
       let principal: Principal | undefined;
-      const finish = (response: Response): Response => {
+      // Answered once its audit event is appended: one write per turn of the event loop for all of them.
+      const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
-        observer.responded(observation, request, server, { route, params, principal }, response);
-        return response;
+        return observer.responded(observation, request, server, { route, params, principal }, response);
       };
-      const fail = (error: unknown): Response => finish(renderError(error, request));
+      const fail = (error: unknown): Response | Promise<Response> => finish(renderError(error, request));
       try {
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {
