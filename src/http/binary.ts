@@ -133,7 +133,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
 
   /**
    * A read or vread. Synchronous when the store knows the current version without I/O and the answer needs
-   * none (a native read, a 304): most reads on a busy server, with no promise on the way (issue 8).
+   * none (a native read from memory, a 304): most reads on a busy server, with no promise on the way.
    */
   const read = (
     request: Request,

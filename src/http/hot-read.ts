@@ -25,8 +25,8 @@ export function hotReadRoutes({
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
-  // Synchronous unless the token is a JWT or the version must be read from disk: a read the store's cache
-  // answers makes no promise at all (issue 8).
+  // No promise on the way unless the token is a JWT or the version or content must be read from disk; the
+  // answer itself waits for its audit event, appended with those of every read of the same turn.
   const answer =
     (route: string) =>
     (request: BunRequest, server: Server<unknown>): Response | Promise<Response> => {

@@ -390,11 +390,16 @@ function cutBackLatestDay(dir: string, log: (line: string) => void): void {
     .at(-1);
   if (latest === undefined) return;
   const file = join(dir, latest);
-  const fd = openSync(file, "r+");
   try {
-    cutBackTornLine(fd, file, log);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(file, "r+");
+    try {
+      cutBackTornLine(fd, file, log);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    // Not fatal: an append to a file that cannot be repaired fails, and its request is refused.
+    log(`audit: cannot check the end of ${file}: ${codeOf(error)}`);
   }
 }
 
