@@ -46,7 +46,21 @@ export function createApp({
   const indexed = isIndexed(rawStore) ? rawStore : null;
   const checks = indexed ? { searchIndex: () => !indexed.catchingUp, ...ready } : ready;
   const { basePath } = config;
-  const observer = createObserver({ format: config.logFormat, log, metrics, basePath, audit });
+  const cors = corsOnResponse(config.corsOrigins);
+  const renderError = (error: unknown, request: Request): Response =>
+    errorResponse(error, request, config.fhirVersion, log);
+  const observer = createObserver({
+    format: config.logFormat,
+    log,
+    metrics,
+    basePath,
+    audit,
+    renderError: (error, request) => {
+      const response = renderError(error, request);
+      cors(request, response);
+      return response;
+    },
+  });
   const binary = binaryInteractions({ config, store });
   return new Elysia({
     name: "fhirbin",
@@ -63,8 +77,8 @@ export function createApp({
         basePath,
         binary,
         observer,
-        cors: corsOnResponse(config.corsOrigins),
-        renderError: (error, request) => errorResponse(error, request, config.fhirVersion, log),
+        cors,
+        renderError,
       }),
     },
   })

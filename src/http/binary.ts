@@ -1,4 +1,5 @@
 /** The Binary REST interactions (fhir-binary-rules.md sections 2-4): thin handlers over the store. */
+import type { BunFile } from "bun";
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
@@ -84,7 +85,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
   ): Promise<Response> => {
     const { head, tail } = binaryEnvelope(version, format, pretty);
     const length = Buffer.byteLength(head) + base64Length(version.size) + Buffer.byteLength(tail);
-    const content = store.content(version);
+    const content = await contentOf(version);
     const body =
       version.size <= WRAP_IN_MEMORY
         ? head + (await content.bytes()).toBase64() + tail
@@ -95,9 +96,22 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     });
   };
 
-  const native = (request: Request, version: StoredVersion, base: string): Response => {
-    const headers = cachedNativeHeaders(version, base);
+  /**
+   * The content of a version to answer with. Bun opens a file body only once the status line is on its way,
+   * so a content file gone from the store would be audited as a 200 and fail on the wire: a file is checked
+   * first, and a missing one is a 500 in both. Content held in memory needs no check (and no promise).
+   */
+  const contentOf = (version: StoredVersion): Blob | Promise<Blob> => {
     const content = store.content(version);
+    if (!isFile(content)) return content;
+    return content.exists().then((found) => {
+      if (found) return content;
+      throw new Error(`the content file of Binary/${version.id}/_history/${version.versionId} is missing`);
+    });
+  };
+
+  const native = (request: Request, version: StoredVersion, base: string, content: Blob): Response => {
+    const headers = cachedNativeHeaders(version, base);
     const rangeHeader = request.headers.get("range");
     const ifRange = request.headers.get("if-range");
     if (rangeHeader && (!ifRange || ifRangeHolds(ifRange, version.versionId, version.lastUpdated))) {
@@ -119,7 +133,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
 
   /**
    * A read or vread. Synchronous when the store knows the current version without I/O and the answer needs
-   * none (a native read, a 304): most reads on a busy server, with no promise on the way (issue 8).
+   * none (a native read from memory, a 304): most reads on a busy server, with no promise on the way.
    */
   const read = (
     request: Request,
@@ -182,7 +196,12 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     ) {
       return new Response(null, { status: 304, headers });
     }
-    if (representation.kind === "native") return forMethod(request, native(request, record, base));
+    if (representation.kind === "native") {
+      const content = contentOf(record);
+      return content instanceof Promise
+        ? content.then((file) => forMethod(request, native(request, record, base, file)))
+        : forMethod(request, native(request, record, base, content));
+    }
     const pretty = query(request, "_pretty") === "true";
     if (summaryMode(query(request, "_summary"))) {
       const resource = toBinaryResource(record, representation.version, null);
@@ -347,6 +366,11 @@ export function binaryRoutes(basePath: string, binary: BinaryInteractions) {
       .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
       .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
   );
+}
+
+/** True for content read from a file when answered (a BunFile has a path), not held in memory. */
+function isFile(content: Blob): content is BunFile {
+  return typeof (content as Partial<BunFile>).name === "string";
 }
 
 /** Memoises a function of a version record and the base URL on the record, which the store caches. */

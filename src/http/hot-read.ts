@@ -25,8 +25,8 @@ export function hotReadRoutes({
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
-  // Synchronous unless the token is a JWT or the version must be read from disk: a read the store's cache
-  // answers makes no promise at all (issue 8).
+  // No promise on the way unless the token is a JWT or the version or content must be read from disk; the
+  // answer itself waits for its audit event, appended with those of every read of the same turn.
   const answer =
     (route: string) =>
     (request: BunRequest, server: Server<unknown>): Response | Promise<Response> => {
@@ -35,12 +35,12 @@ export function hotReadRoutes({
       const id = params.id ?? "";
       const vid = params.vid ?? null;
       let principal: Principal | undefined;
-      const finish = (response: Response): Response => {
+      // Answered once its audit event is appended: one write per turn of the event loop for all of them.
+      const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
-        observer.responded(observation, request, server, { route, params, principal }, response);
-        return response;
+        return observer.responded(observation, request, server, { route, params, principal }, response);
       };
-      const fail = (error: unknown): Response => finish(renderError(error, request));
+      const fail = (error: unknown): Response | Promise<Response> => finish(renderError(error, request));
       try {
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {

@@ -124,22 +124,29 @@ export interface Outcome {
 export interface Observer {
   /** Starts observing a request: its start time and request id. */
   begin(request: Request): Observation;
-  /** Records a finished request: metrics, the log line, and the audit event of a Binary route. */
+  /**
+   * Records a finished request: metrics, the log line, and the audit event of a Binary route. Null when
+   * nothing is audited; else a promise that resolves once the event is appended: with null, or with the
+   * 503 to answer instead when it could not be (no access without its audit record).
+   */
   record(
     observation: Observation,
     request: Request,
     server: Server<unknown> | null,
     facts: RouteFacts,
     outcome: Outcome,
-  ): void;
-  /** Stamps X-Request-ID on a response and records the request it answers. */
+  ): Promise<Response | null> | null;
+  /**
+   * Stamps X-Request-ID on a response and records the request it answers; gives the response to send: this
+   * one, once its audit event is appended, or the 503 that replaces it.
+   */
   responded(
     observation: Observation,
     request: Request,
     server: Server<unknown> | null,
     facts: RouteFacts,
     response: Response,
-  ): void;
+  ): Response | Promise<Response>;
 }
 
 function contentLength(headers: Headers): number | null {
@@ -153,6 +160,9 @@ function errorStatus(error: unknown, code: unknown): number {
   return code === "NOT_FOUND" ? 404 : 500;
 }
 
+/** How long a client is asked to wait after a 503 for an audit event that could not be appended. */
+const AUDIT_RETRY_AFTER_S = 30;
+
 /** The observer of every request: metrics always, the request log unless off, the audit trail when given. */
 export function createObserver({
   format,
@@ -160,23 +170,33 @@ export function createObserver({
   metrics,
   basePath,
   audit,
+  renderError,
 }: {
   format: LogFormat;
   log: (line: string) => void;
   metrics: Metrics;
   basePath: string;
   audit: AuditSink | undefined;
+  /** errors.ts's renderer (with the CORS headers): the 503 of a request whose event was not appended. */
+  renderError: (error: FhirError, request: Request) => Response;
 }): Observer {
   const interactionOf = interactionsOf(basePath);
   const auditedOf = perRoute((method, route) =>
     route.startsWith(`${basePath}/`) ? auditedInteraction(method, route.slice(basePath.length)) : null,
   );
-  const record: Observer["record"] = (observation, request, server, facts, { status, headers, bytes }) => {
+  /** Metrics and the log line of a request, with the status it was answered with. */
+  const observe = (
+    observation: Observation,
+    request: Request,
+    route: string | undefined,
+    time: Date,
+    status: number,
+    bytes: number | null,
+  ): void => {
     const ms = performance.now() - observation.start;
     const { method } = request;
-    const time = new Date();
     metrics.observe(
-      interactionOf(method, facts.route),
+      interactionOf(method, route),
       status,
       ms / 1000,
       contentLength(request.headers) ?? 0,
@@ -186,21 +206,48 @@ export function createObserver({
       const path = pathOf(request.url);
       log(toLogLine({ time, requestId: observation.requestId, method, path, status, bytes, ms }, format));
     }
-    if (!audit || facts.route === undefined) return;
-    const interaction = auditedOf(method, facts.route);
-    if (!interaction) return;
+  };
+  const record: Observer["record"] = (observation, request, server, facts, { status, headers, bytes }) => {
+    const time = new Date();
+    const interaction = audit && facts.route !== undefined ? auditedOf(request.method, facts.route) : null;
+    if (!audit || !interaction) {
+      observe(observation, request, facts.route, time, status, bytes);
+      return null;
+    }
     const named = auditedVersion(headers);
-    audit.record({
-      time,
-      requestId: observation.requestId,
-      interaction,
-      status,
-      who: facts.principal?.subject ?? "unauthenticated",
-      // Asked before the response is sent: afterwards the connection may be gone.
-      address: server?.requestIP(request)?.address ?? null,
-      id: facts.params?.id ?? named.id,
-      versionId: facts.params?.vid ?? named.versionId,
-    });
+    return audit
+      .record({
+        time,
+        requestId: observation.requestId,
+        interaction,
+        status,
+        who: facts.principal?.subject ?? "unauthenticated",
+        // Asked before the response is sent: afterwards the connection may be gone.
+        address: server?.requestIP(request)?.address ?? null,
+        id: facts.params?.id ?? named.id,
+        versionId: facts.params?.vid ?? named.versionId,
+      })
+      .then(
+        () => {
+          observe(observation, request, facts.route, time, status, bytes);
+          return null;
+        },
+        () => {
+          // The sink has logged why. Nothing of the answer goes out without its event in the trail.
+          const refused = renderError(
+            new FhirError(
+              503,
+              "transient",
+              "The audit trail cannot be written at the moment, so the request is not answered",
+              { "retry-after": String(AUDIT_RETRY_AFTER_S) },
+            ),
+            request,
+          );
+          refused.headers.set("x-request-id", observation.requestId);
+          observe(observation, request, facts.route, time, refused.status, contentLength(refused.headers));
+          return refused;
+        },
+      );
   };
   return {
     begin: (request) => ({
@@ -212,13 +259,25 @@ export function createObserver({
       response.headers.set("x-request-id", observation.requestId);
       const { status, headers } = response;
       const empty = request.method === "HEAD" || status === 204 || status === 304;
-      record(observation, request, server, facts, {
+      const waiting = record(observation, request, server, facts, {
         status,
         headers,
         bytes: empty ? 0 : contentLength(headers),
       });
+      if (waiting === null) return response;
+      return waiting.then((refused) => {
+        if (refused === null) return response;
+        // The document's body is dropped unread, and whatever it holds open with it.
+        response.body?.cancel().catch(() => {});
+        return refused;
+      });
     },
   };
+}
+
+/** What an Elysia hook returns for a recorded request: nothing to keep its answer, or the 503 instead. */
+function replacement(waiting: Promise<Response | null> | null): Promise<Response | undefined> | undefined {
+  return waiting?.then((refused) => refused ?? undefined);
 }
 
 /** The caller a binary or search route resolved, when it got that far. */
@@ -244,27 +303,31 @@ export function requestObserver(observer: Observer) {
       const observation = observationOf(request);
       if (responseValue instanceof Response) {
         // On the Response itself: anything in set.headers makes Elysia copy every Response (issue 8).
-        observer.responded(observation, request, server, facts, responseValue);
-        return;
+        return observer.responded(observation, request, server, facts, responseValue);
       }
       // A plain value (the API docs): Elysia builds its Response afterwards, with set.headers.
       set.headers["x-request-id"] = observation.requestId;
-      observer.record(observation, request, server, facts, {
-        status: typeof set.status === "number" ? set.status : 200,
-        headers: {},
-        bytes: typeof responseValue === "string" ? Buffer.byteLength(responseValue) : null,
-      });
+      return replacement(
+        observer.record(observation, request, server, facts, {
+          status: typeof set.status === "number" ? set.status : 200,
+          headers: {},
+          bytes: typeof responseValue === "string" ? Buffer.byteLength(responseValue) : null,
+        }),
+      );
     })
     .onError({ as: "global" }, (context) => {
-      // Returns nothing, so the error goes on to the renderer in errors.ts, whose response gets set.headers.
+      // Returns nothing once the event is appended, so the error goes on to the renderer in errors.ts,
+      // whose response gets set.headers; or the 503 that replaces it.
       const { request, server, set, error, code } = context;
       const facts = { route: context.route, params: context.params, principal: principalOf(context) };
       const observation = observationOf(request);
       set.headers["x-request-id"] = observation.requestId;
-      observer.record(observation, request, server, facts, {
-        status: errorStatus(error, code),
-        headers: error instanceof FhirError ? error.headers : {},
-        bytes: null,
-      });
+      return replacement(
+        observer.record(observation, request, server, facts, {
+          status: errorStatus(error, code),
+          headers: error instanceof FhirError ? error.headers : {},
+          bytes: null,
+        }),
+      );
     });
 }

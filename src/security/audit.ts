@@ -3,11 +3,22 @@
  * (https://hl7.org/fhir/R4/auditevent.html), appended to `<data>/audit/YYYY-MM-DD.ndjson` (UTC days).
  * Events name the caller by its JWT subject or static token label; a token never reaches this file.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  writeSync,
+} from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { isoTime, linesPerTurn } from "../lines.ts";
+import { fsyncDir } from "../store/fs-durable.ts";
+import { fsyncFd } from "../store/fsync-pool.ts";
 
 /** The Binary interactions that are audited, as codes of http://hl7.org/fhir/restful-interaction. */
 export type AuditInteraction =
@@ -49,10 +60,14 @@ export interface AuditEvent {
   entity?: { what: { reference: string } }[];
 }
 
-/** Where audit events go; `record` never throws (a failure is reported through the sink's own log). */
+/** Where audit events go. */
 export interface AuditSink {
-  record(facts: AuditFacts): void;
-  /** Resolves once every recorded event is on disk. */
+  /**
+   * Appends the event of a request. Resolves once it is written to the day file; the event of a create,
+   * update or delete once it is fsynced too. Rejects (the sink logs why) when it cannot be appended.
+   */
+  record(facts: AuditFacts): Promise<void>;
+  /** Resolves once every recorded event is written and fsynced. */
   flush(): Promise<void>;
 }
 
@@ -136,18 +151,35 @@ export function auditFileName(time: Date): string {
   return `${time.toISOString().slice(0, 10)}.ndjson`;
 }
 
+/** The interactions whose events are fsynced before the answer, as the writes they record are. */
+const WRITES: ReadonlySet<AuditInteraction> = new Set(["create", "update", "delete"]);
+
+/** A day file's name: `YYYY-MM-DD.ndjson`. */
+const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
+
 /**
- * Appends events to `<dir>/YYYY-MM-DD.ndjson` in the order recorded; failures go to `log`.
+ * Appends events to `<dir>/YYYY-MM-DD.ndjson` in the order recorded, and fails closed: a request is
+ * answered only once its event is in the file, so `record` resolves only then and rejects when the append
+ * fails (failures are logged to `log`).
  *
  * The events of one turn of the event loop are appended together, with one synchronous write to the day
- * file, which stays open. An asynchronous append per event, and later per batch, cost a read more CPU in
- * thread-pool hand-offs than everything else fhirbin does for it (bench/optimisations.md). A write of a
- * few kilobytes to the page cache does not wait for the disk (profiled under a create load: 0.3% of the
- * time, where synchronous opens and mkdirs of the store's writes took half of it; those stay asynchronous).
+ * file, which stays open, and every request waiting on them is released after it. An asynchronous append
+ * per event, and later per batch, cost a read more CPU in thread-pool hand-offs than everything else
+ * fhirbin does for it (bench/optimisations.md). A write of a few kilobytes to the page cache does not wait
+ * for the disk (profiled under a create load: 0.3% of the time, where synchronous opens and mkdirs of the
+ * store's writes took half of it; those stay asynchronous).
+ *
+ * The event of a create, update or delete must survive a crash as the write does, so its batch is also
+ * fsynced before its requests are answered: one fsync at a time on the fsync pool, and the write events
+ * of every batch appended meanwhile share the next one (group commit). An append that fails is cut back
+ * to the last complete line, so the next event starts on a line of its own.
  */
 export function createAuditLog(dir: string, log: (line: string) => void): AuditSink {
+  cutBackLatestDay(dir, log);
   let batchFile = "";
   let open: { file: string; fd: number } | null = null;
+  // Bytes of complete lines in the open file: where a failed append is cut back to.
+  let end = 0;
   // The day file of the current UTC day, recomputed only when an event falls outside that day.
   let day = { start: 0, end: 0, file: "" };
   const fileOf = (time: Date): string => {
@@ -158,33 +190,113 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
     }
     return day.file;
   };
+
+  // Group commit: the fsyncs due (one per descriptor, each shared by every batch queued on it), and the
+  // directories whose new entries must be fsynced along with the next one.
+  const due: { fd: number; batches: PromiseWithResolvers<void>[] }[] = [];
+  const newEntries = new Set<string>();
+  let syncing = false;
+  // Descriptors given up (another day, a failed append) are closed once no fsync of theirs is due.
+  const retired: number[] = [];
+  const drained: (() => void)[] = [];
+  const syncNext = (): void => {
+    if (syncing) return;
+    const next = due.shift();
+    if (!next) {
+      for (const fd of retired.splice(0)) closeQuietly(fd);
+      for (const resolve of drained.splice(0)) resolve();
+      return;
+    }
+    syncing = true;
+    const dirs = [...newEntries];
+    newEntries.clear();
+    Promise.all([fsyncFd(next.fd), ...dirs.map(fsyncDir)])
+      .then(
+        () => {
+          for (const batch of next.batches) batch.resolve();
+        },
+        (error: unknown) => {
+          for (const entry of dirs) newEntries.add(entry);
+          log(`audit: cannot fsync the audit trail: ${codeOf(error)}`);
+          for (const batch of next.batches) batch.reject(error);
+        },
+      )
+      .finally(() => {
+        syncing = false;
+        syncNext();
+      });
+  };
+  const syncSoon = (fd: number, batch: PromiseWithResolvers<void>): void => {
+    const last = due.at(-1);
+    if (last?.fd === fd) last.batches.push(batch);
+    else due.push({ fd, batches: [batch] });
+    syncNext();
+  };
+
   const close = (): void => {
-    const fd = open?.fd;
+    if (open) retired.push(open.fd);
     open = null;
-    if (fd !== undefined) closeSync(fd);
+    if (!syncing && due.length === 0) syncNext();
   };
   const fdFor = (file: string): number => {
     if (open?.file === file) return open.fd;
     close();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    open = { file, fd: openSync(file, "a", 0o600) };
-    return open.fd;
+    const made = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (made !== undefined) newEntries.add(dirname(made));
+    const fd = openSync(file, "a", 0o600);
+    try {
+      end = cutBackTornLine(fd, file, log);
+      if (end === 0) newEntries.add(dir);
+    } catch (error) {
+      closeQuietly(fd);
+      throw error;
+    }
+    open = { file, fd };
+    return fd;
   };
   // One buffer serves every batch: a new Buffer per write made page faults under a read load and cost a
   // 1 KiB read 5-30% of its throughput (bench/optimisations.md). UTF-8 takes at most 3 bytes per code unit.
   let scratch = Buffer.allocUnsafe(64 * 1024);
-  const batch = linesPerTurn((text) => {
+  const append = (text: string): number => {
+    if (text.length * 3 > scratch.byteLength) scratch = Buffer.allocUnsafe(text.length * 3);
+    const bytes = scratch.subarray(0, scratch.write(text));
+    const fd = fdFor(batchFile);
     try {
-      if (text.length * 3 > scratch.byteLength) scratch = Buffer.allocUnsafe(text.length * 3);
-      writeAllSync(fdFor(batchFile), scratch.subarray(0, scratch.write(text)));
+      writeAllSync(fd, bytes);
     } catch (error) {
       try {
-        close();
+        ftruncateSync(fd, end);
       } catch {
-        // Already reported below; the next batch opens the file afresh.
+        // The next open cuts the partial line back instead.
+        close();
       }
-      log(`audit: cannot append to the audit trail: ${(error as { code?: string }).code ?? "error"}`);
+      throw error;
     }
+    end += bytes.byteLength;
+    return fd;
+  };
+
+  // What the requests whose events are in the batch being gathered wait for: reads for its write, writes
+  // for its fsync. Made only when a request waits for them, so that no rejection goes unhandled.
+  let written: PromiseWithResolvers<void> | null = null;
+  let synced: PromiseWithResolvers<void> | null = null;
+  const batch = linesPerTurn((text) => {
+    const reads = written;
+    const writes = synced;
+    written = null;
+    synced = null;
+    let fd: number;
+    try {
+      fd = append(text);
+    } catch (error) {
+      close();
+      log(`audit: cannot append to the audit trail: ${codeOf(error)}`);
+      reads?.reject(error);
+      writes?.reject(error);
+      return;
+    }
+    reads?.resolve();
+    if (writes) syncSoon(fd, writes);
   });
   return {
     record(facts) {
@@ -194,18 +306,100 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
         batchFile = file;
       }
       batch.add(auditLine(facts));
+      if (WRITES.has(facts.interaction)) {
+        synced ??= Promise.withResolvers<void>();
+        return synced.promise;
+      }
+      written ??= Promise.withResolvers<void>();
+      return written.promise;
     },
     flush() {
       batch.flush();
-      return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        drained.push(resolve);
+        syncNext();
+      });
     },
   };
+}
+
+/** The `code` of a system error (ENOSPC, EIO...), for the log. */
+function codeOf(error: unknown): string {
+  return String((error as { code?: unknown }).code ?? "error");
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing is left to write through it.
+  }
 }
 
 /** Writes all of `text`: write(2) may write less than asked (a disk filling up). */
 function writeAllSync(fd: number, bytes: Uint8Array): void {
   for (let offset = 0; offset < bytes.byteLength; ) {
     offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
+  }
+}
+
+/**
+ * Cuts a day file, open as `fd`, back to its last complete line, logging what was cut: a crash in the
+ * middle of an append, or an append that failed and could not be cut back, leaves a partial line that the
+ * next event would otherwise be glued onto. Returns the length kept.
+ */
+function cutBackTornLine(fd: number, file: string, log: (line: string) => void): number {
+  const size = fstatSync(fd).size;
+  if (size === 0) return 0;
+  const reader = openSync(file, "r");
+  let kept = 0;
+  try {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    for (let at = size; at > 0; ) {
+      const start = Math.max(0, at - chunk.byteLength);
+      const read = readSync(reader, chunk, 0, at - start, start);
+      const newline = chunk.subarray(0, read).lastIndexOf(0x0a);
+      if (newline >= 0) {
+        kept = start + newline + 1;
+        break;
+      }
+      at = start;
+    }
+  } finally {
+    closeSync(reader);
+  }
+  if (kept < size) {
+    ftruncateSync(fd, kept);
+    log(`audit: cut back a partial last line (${size - kept} bytes) of ${file}`);
+  }
+  return kept;
+}
+
+/** At start-up: the latest day file cut back to its last complete line (a crash may have torn it). */
+function cutBackLatestDay(dir: string, log: (line: string) => void): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if (codeOf(error) === "ENOENT") return;
+    throw error;
+  }
+  const latest = names
+    .filter((name) => DAY_FILE.test(name))
+    .sort()
+    .at(-1);
+  if (latest === undefined) return;
+  const file = join(dir, latest);
+  try {
+    const fd = openSync(file, "r+");
+    try {
+      cutBackTornLine(fd, file, log);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    // Not fatal: an append to a file that cannot be repaired fails, and its request is refused.
+    log(`audit: cannot check the end of ${file}: ${codeOf(error)}`);
   }
 }
 
@@ -239,7 +433,7 @@ export async function readAuditEvents(dir: string, query: AuditQuery): Promise<A
   }
   const firstDay = query.since ? auditFileName(query.since) : "";
   const events: AuditEvent[] = [];
-  for (const name of names.filter((n) => /^\d{4}-\d{2}-\d{2}\.ndjson$/.test(n) && n >= firstDay).sort()) {
+  for (const name of names.filter((n) => DAY_FILE.test(n) && n >= firstDay).sort()) {
     for (const line of (await readFile(join(dir, name), "utf8")).split("\n")) {
       if (line.trim() === "") continue;
       let event: AuditEvent;

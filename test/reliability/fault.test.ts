@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mountProblem, run } from "../tmpfs.ts";
 import { Fhirbin, filesBelow, runFhirbin, sha256Hex, TOKEN, verifyDataDir } from "./exe.ts";
 
 /**
@@ -18,21 +19,6 @@ async function storeFiles(dataDir: string): Promise<string[]> {
   return (await filesBelow(dataDir)).filter((file) => !file.startsWith("audit/"));
 }
 
-/** Runs a command to completion; its stderr when it fails, else null. */
-function run(...cmd: string[]): string | null {
-  const result = Bun.spawnSync(cmd, { stderr: "pipe" });
-  return result.exitCode === 0 ? null : `${cmd.join(" ")}: ${result.stderr.toString().trim()}`;
-}
-
-/** Why a tmpfs cannot be mounted here, or null when it can. */
-function mountProblem(): string | null {
-  if (process.getuid?.() !== 0) return "not running as root";
-  const probe = mkdtempSync(join(tmpdir(), "fhirbin-mount-probe-"));
-  const failure = run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe);
-  if (!failure) run("umount", probe);
-  rmSync(probe, { recursive: true, force: true });
-  return failure;
-}
 const problem = mountProblem();
 if (problem) console.warn(`NOTICE: fault injection tests SKIPPED: cannot mount a tmpfs (${problem})`);
 

@@ -135,6 +135,33 @@ const order = (earlier: Call | null, later: Call | null): string =>
     ? "in order"
     : `${earlier?.line ?? "(never called)"} NOT BEFORE ${later?.line ?? "(never called)"}`;
 
+/** fhirbin started under strace on `dataDir`, writing the trace to `trace`; the pid to signal is fhirbin's. */
+async function startTraced(
+  dataDir: string,
+  trace: string,
+): Promise<{ server: Fhirbin; tracee: { pid: number } & Disposable }> {
+  const server = await Fhirbin.start({
+    dataDir,
+    wrapper: [
+      STRACE ?? "strace",
+      "-f",
+      "-yy",
+      "-tt",
+      "-s",
+      "32",
+      "-e",
+      `trace=${SYSCALLS.join(",")}`,
+      "-o",
+      trace,
+    ],
+  });
+  // Signals go to fhirbin itself (its pid is in the lock), not to strace, which would detach from it.
+  const tracee = killedOnDispose(
+    (JSON.parse(readFileSync(join(dataDir, ".lock"), "utf8")) as { pid: number }).pid,
+  );
+  return { server, tracee };
+}
+
 describe.skipIf(problem !== null)("durability order under strace", () => {
   test("content fsync < blob link < blob dir fsync < sidecar link < sidecar dir fsync < first response byte", async () => {
     using dir = tempDir("fhirbin-order-");
@@ -142,25 +169,9 @@ describe.skipIf(problem !== null)("durability order under strace", () => {
     const dataDir = join(dir.path, "data");
     const body = crypto.getRandomValues(new Uint8Array(48 * 1024));
     const sha = sha256Hex(body);
-    await using server = await Fhirbin.start({
-      dataDir,
-      wrapper: [
-        STRACE ?? "strace",
-        "-f",
-        "-yy",
-        "-tt",
-        "-s",
-        "32",
-        "-e",
-        `trace=${SYSCALLS.join(",")}`,
-        "-o",
-        trace,
-      ],
-    });
-    // Signals go to fhirbin itself (its pid is in the lock), not to strace, which would detach from it.
-    using tracee = killedOnDispose(
-      (JSON.parse(readFileSync(join(dataDir, ".lock"), "utf8")) as { pid: number }).pid,
-    );
+    const started = await startTraced(dataDir, trace);
+    await using server = started.server;
+    using tracee = started.tracee;
     const res = await server.request("/Binary", {
       method: "POST",
       body,
@@ -222,5 +233,60 @@ describe.skipIf(problem !== null)("durability order under strace", () => {
       "sidecar directory fsync before the first response byte": "in order",
     });
     expect(evidence.response?.args).toContain("HTTP/1.1 201");
+  });
+
+  test("a write's audit event is appended and fsynced, and a read's appended, before their first response byte", async () => {
+    using dir = tempDir("fhirbin-order-");
+    const trace = join(dir.path, "trace");
+    const dataDir = join(dir.path, "data");
+    const started = await startTraced(dataDir, trace);
+    await using server = started.server;
+    using tracee = started.tracee;
+    const created = await server.request("/Binary/letter", {
+      method: "PUT",
+      body: "discharge letter",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(created.status).toBe(201);
+    await created.arrayBuffer();
+    const read = await server.request("/Binary/letter");
+    expect(await read.text()).toBe("discharge letter");
+    expect(await server.stop("SIGTERM", tracee.pid)).toBe(0);
+
+    const calls = parseTrace(readFileSync(trace, "utf8"));
+    const auditDir = join(dataDir, "audit");
+    const isAuditWrite = (c: Call) => c.name === "write" && fdPath(c).startsWith(`${auditDir}/`);
+    const isResponse = (status: string) => (c: Call) =>
+      SOCKET_WRITES.has(c.name) && fdPath(c).startsWith("TCP") && c.args.includes(`HTTP/1.1 ${status}`);
+    const createEvent = first(calls, isAuditWrite);
+    const createResponse = first(calls, isResponse("201"));
+    const evidence = {
+      createEvent,
+      createEventFsync: createEvent
+        ? first(
+            calls,
+            (c) => c.entry > createEvent.exit && c.name === "fsync" && fdPath(c) === fdPath(createEvent),
+          )
+        : null,
+      createResponse,
+      readEvent: createResponse
+        ? first(calls, (c) => c.entry > createResponse.exit && isAuditWrite(c))
+        : null,
+      readResponse: first(calls, isResponse("200")),
+    };
+    console.log(
+      Object.entries(evidence)
+        .map(([name, call]) => `${name.padEnd(16)} ${call?.line ?? "(never called)"}`)
+        .join("\n"),
+    );
+    expect({
+      "the create's event written before the 201": order(createEvent, createResponse),
+      "the create's event fsynced before the 201": order(evidence.createEventFsync, createResponse),
+      "the read's event written before the 200": order(evidence.readEvent, evidence.readResponse),
+    }).toEqual({
+      "the create's event written before the 201": "in order",
+      "the create's event fsynced before the 201": "in order",
+      "the read's event written before the 200": "in order",
+    });
   });
 });
