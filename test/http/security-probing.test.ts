@@ -1,9 +1,10 @@
 /**
- * What a caller may learn about documents it may not read, over real HTTP: preconditions on writes, and
- * deleted ids of other patients.
+ * What a caller may learn about documents it may not read, over real HTTP: preconditions on writes, deleted
+ * ids of other patients, and paging cursors.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { SignJWT } from "jose";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -287,3 +288,78 @@ async function startAt(dataDir: string): Promise<TestServer> {
     },
   };
 }
+
+interface Bundle {
+  total?: number;
+  link: { relation: string; url: string }[];
+  entry?: { resource: { id: string } }[];
+}
+
+/** A search as the given token (the full-access one by default). */
+async function search(srv: TestServer, query: string, token = TEST_TOKEN): Promise<Answer> {
+  return answer(await srv.request(`/Binary?${query}`, { headers: { authorization: `Bearer ${token}` } }));
+}
+
+/** The `_cursor` of a Bundle's next link. */
+function nextCursor(text: string): string {
+  const next = (JSON.parse(text) as Bundle).link.find((link) => link.relation === "next");
+  return new URL(next?.url ?? "http://none/").searchParams.get("_cursor") ?? "";
+}
+
+describe("paging cursors", () => {
+  test("a patient's cursor is opaque and the same length however many versions the store holds", async () => {
+    await using srv = await startServer({ args: ARGS });
+    const token = await tokenFor("patient/Binary.rs");
+    for (const id of ["p-a", "p-b"]) await seed(srv, id, "Patient/p1");
+    const small = nextCursor((await search(srv, "_count=1", token)).text);
+    for (let i = 0; i < 20; i++) await seed(srv, `other-${i}`, "Patient/p2");
+    const large = nextCursor((await search(srv, "_count=1", token)).text);
+    expect(small).not.toBe("");
+    expect(large.length).toBe(small.length);
+    for (const cursor of [small, large]) {
+      expect(() => JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))).toThrow();
+    }
+  });
+
+  test("a cursor with any byte changed is refused with 400", async () => {
+    await using srv = await startServer({ args: ARGS });
+    for (const id of ["c-a", "c-b", "c-c"]) await seed(srv, id, null);
+    const cursor = Buffer.from(nextCursor((await search(srv, "_count=1")).text), "base64url");
+    expect((await search(srv, `_count=1&_cursor=${cursor.toString("base64url")}`)).status).toBe(200);
+    const statuses = new Set<number>();
+    for (let at = 0; at < cursor.length; at++) {
+      const tampered = Buffer.from(cursor);
+      tampered[at] = (tampered[at] ?? 0) ^ 1;
+      statuses.add((await search(srv, `_count=1&_cursor=${tampered.toString("base64url")}`)).status);
+    }
+    expect([...statuses]).toEqual([400]);
+  });
+
+  test("a cursor made for a full-access search is refused to a patient token", async () => {
+    await using srv = await startServer({ args: ARGS });
+    for (const id of ["s-a", "s-b"]) await seed(srv, id, "Patient/p1");
+    for (const id of ["s-c", "s-d", "s-e"]) await seed(srv, id, "Patient/p2");
+    const cursor = nextCursor((await search(srv, "_count=1")).text);
+    const token = await tokenFor("patient/Binary.rs");
+    const reused = await search(srv, `_count=1&_cursor=${cursor}`, token);
+    expect({ status: reused.status, diagnostics: diagnostics(reused.text) }).toEqual({
+      status: 400,
+      diagnostics: "_cursor is not a cursor this server made; start again from the first page",
+    });
+  });
+
+  test("the cursor key is kept owner-only in the data directory, so cursors survive a restart", async () => {
+    using dir = tempDir();
+    let cursor: string;
+    {
+      await using srv = await startAt(dir.path);
+      for (const id of ["r-a", "r-b"]) await seed(srv, id, null);
+      cursor = nextCursor((await search(srv, "_count=1")).text);
+    }
+    expect(statSync(join(dir.path, "cursor-key")).mode & 0o777).toBe(0o600);
+    await using srv = await startAt(dir.path);
+    const page = await search(srv, `_count=1&_cursor=${cursor}`);
+    expect(page.status).toBe(200);
+    expect((JSON.parse(page.text) as Bundle).total).toBe(2);
+  });
+});
