@@ -16,6 +16,7 @@ import {
 } from "../security/scopes.ts";
 import type { Preconditions, Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
+import { baseUrlOf } from "./base-url.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
 import {
   etagOf,
@@ -29,12 +30,6 @@ import { fhirContentType, forMethod, nativeHeaders, resourceResponse, versionHea
 
 /** Largest content wrapped as FHIR in memory (8 MiB: GP Connect's 5 MB wrapped documents fit). */
 const WRAP_IN_MEMORY = 8 * 1024 * 1024;
-
-/** `scheme://host:port` of an absolute URL, without parsing it. */
-function originOf(url: string): string {
-  const path = url.indexOf("/", url.indexOf("//") + 2);
-  return path < 0 ? url : url.slice(0, path);
-}
 
 /** Checks an id from the URL (already percent-decoded) before anything else sees it. */
 function requireId(id: string): string {
@@ -57,9 +52,8 @@ export type BinaryInteractions = ReturnType<typeof binaryInteractions>;
 /** Builds the Binary interactions over a store. */
 export function binaryInteractions({ config, store }: { config: Config; store: Store }) {
   const authenticate = createAuthenticator(config);
-  // The read path is hot (issue 8): the origin and the query are sliced from request.url rather than parsed
-  // with new URL() several times per request.
-  const baseOf = (request: Request): string => config.publicUrl ?? originOf(request.url) + config.basePath;
+  const baseOf = baseUrlOf(config);
+  // The read path is hot: the query is sliced from request.url rather than parsed with new URL() each time.
   const query = (request: Request, name: string): string | null => {
     const at = request.url.indexOf("?");
     return at < 0 ? null : new URLSearchParams(request.url.slice(at + 1)).get(name);
@@ -145,8 +139,10 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       request.headers.get("accept"),
       config.fhirVersion,
     );
+    // A Host that is not plain is refused whatever the answer would have been.
+    const base = baseOf(request);
     const answer = (record: VersionRecord | null) =>
-      readAnswer(request, principal, permission, representation, id, vid, record);
+      readAnswer(request, principal, permission, representation, base, id, vid, record);
     if (vid === null) {
       const known = store.peek(id);
       return known === undefined ? store.current(id).then(answer) : answer(known);
@@ -160,6 +156,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     principal: Principal,
     permission: Permission,
     representation: Representation,
+    base: string,
     id: string,
     vid: string | null,
     found: VersionRecord | null,
@@ -172,7 +169,6 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     if (record.deleted) {
       throw new FhirError(410, "deleted", `Binary/${id} was deleted`, { etag: etagOf(record.versionId) });
     }
-    const base = baseOf(request);
     const headers = cachedVersionHeaders(record, base);
     const ifNoneMatch = request.headers.get("if-none-match");
     const ifModifiedSince = request.headers.get("if-modified-since");

@@ -1,9 +1,10 @@
 /**
  * What a caller may learn about documents it may not read, over real HTTP: preconditions on writes, deleted
- * ids of other patients, and paging cursors.
+ * ids of other patients, paging cursors, and the Host header copied into URLs.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { createApp } from "../../src/app.ts";
@@ -362,4 +363,101 @@ describe("paging cursors", () => {
     expect(page.status).toBe(200);
     expect((JSON.parse(page.text) as Bundle).total).toBe(2);
   });
+});
+
+/** One HTTP/1.1 request with exactly these header lines, over a plain socket (fetch would fix the Host). */
+function rawRequest(
+  origin: string,
+  head: string,
+  body = "",
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(
+        `${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const split = text.indexOf("\r\n\r\n");
+      const [statusLine = "", ...lines] = text.slice(0, split).split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(" ")[1]), headers, body: text.slice(split + 4) });
+    });
+  });
+}
+
+describe("the Host header", () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ args: ARGS });
+    await seed(srv, "doc", null);
+  });
+  afterAll(async () => {
+    await srv?.[Symbol.asyncDispose]();
+  });
+
+  const requests = (host: string): [string, string, string][] => {
+    const lines = (line: string) => `${line}\r\nHost: ${host}\r\nAuthorization: Bearer ${TEST_TOKEN}`;
+    return [
+      ["metadata", lines("GET /fhir/metadata HTTP/1.1"), ""],
+      ["read", lines("GET /fhir/Binary/doc HTTP/1.1"), ""],
+      ["search", lines("GET /fhir/Binary?_count=1 HTTP/1.1"), ""],
+      ["create", `${lines("POST /fhir/Binary HTTP/1.1")}\r\nContent-Type: text/plain`, "x"],
+    ];
+  };
+
+  test.each([
+    "user@evil.example",
+    "evil.example/path",
+    "evil.example?q",
+    "evil.example#f",
+    "evil example",
+    '"evil.example"',
+    "evil.example:99999",
+    "evil.example:",
+    "a,b",
+    "evil%2eexample",
+    "[not-ipv6]",
+  ])("a Host of %p is refused with 400 and copied nowhere", async (host) => {
+    const got: string[] = [];
+    for (const [name, head, body] of requests(host)) {
+      const res = await rawRequest(srv.origin, head, body);
+      got.push(
+        `${name}: ${res.status} ${res.body.includes("evil") || JSON.stringify(res.headers).includes("evil")}`,
+      );
+    }
+    expect(got).toEqual(["metadata: 400 false", "read: 400 false", "search: 400 false", "create: 400 false"]);
+  });
+
+  test.each(["fhir.example", "fhir.example:8443", "10.1.2.3:80", "[::1]:8080", "[2001:db8::7]"])(
+    "a plain Host of %p is the base of Location, Content-Location, paging links and the CapabilityStatement",
+    async (host) => {
+      const base = `http://${host}/fhir`;
+      const [metadata, read, searched, created] = await Promise.all(
+        requests(host).map(([, head, body]) => rawRequest(srv.origin, head, body)),
+      );
+      expect({
+        metadata: (JSON.parse(metadata?.body ?? "{}") as { implementation?: { url?: string } }).implementation
+          ?.url,
+        read: read?.headers["content-location"],
+        search: (JSON.parse(searched?.body ?? "{}") as Bundle).link.find((link) => link.relation === "self")
+          ?.url,
+        created: created?.headers.location?.startsWith(`${base}/Binary/`),
+      }).toEqual({
+        metadata: base,
+        read: `${base}/Binary/doc/_history/1`,
+        search: `${base}/Binary?_count=1`,
+        created: true,
+      });
+    },
+  );
 });
