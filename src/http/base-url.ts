@@ -50,8 +50,8 @@ export function baseUrlOf(config: Config): (request: Request) => string {
 }
 
 /**
- * Refuses with 400, before routing, any request whose `Host` header is not plain: Bun gives such a request
- * only the path as its URL, and nothing that reads the URL could trust it.
+ * Refuses with 400, before routing, any request whose `Host` header is not plain: Bun makes of it a URL
+ * that is only the path, or one that does not parse, and nothing that reads the URL could trust it.
  */
 export function hostPolicy() {
   return new Elysia({ name: "fhirbin-host" }).onRequest(({ request }) => {
