@@ -100,7 +100,14 @@ function generate(count: number): { dir: string; versions: number; seconds: numb
     const later = new Date(Math.min(END, created + random() * 30 * 86_400_000)).toISOString();
     // 4% were corrected once, 1% deleted.
     if (roll < 0.04) records.push({ ...first, versionId: 2, lastUpdated: later });
-    else if (roll < 0.05) records.push({ id, versionId: 2, lastUpdated: later, deleted: true });
+    else if (roll < 0.05)
+      records.push({
+        id,
+        versionId: 2,
+        lastUpdated: later,
+        deleted: true,
+        securityContext: first.securityContext,
+      });
   }
   records.sort((a, b) => Date.parse(a.lastUpdated) - Date.parse(b.lastUpdated));
 

@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { corsOnResponse, corsPolicy, smartRoutes } from "./http/auth.ts";
+import { hostPolicy } from "./http/base-url.ts";
 import { binaryInteractions, binaryRoutes } from "./http/binary.ts";
 import { wrappedLimit } from "./http/body.ts";
 // API docs (issue 7).
@@ -84,6 +85,7 @@ export function createApp({
   })
     .use(requestObserver(observer))
     .use(corsPolicy(config.corsOrigins))
+    .use(hostPolicy())
     .use(errorHandler(config.fhirVersion, log))
     .use(opsRoutes({ store, metrics, ...(checks ? { checks } : {}) }))
     .use(docsRoutes(config))

@@ -3,23 +3,29 @@ import { randomBytes } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
+/** Reads a secret kept in a file, or creates the file (owner-only, 0600) with a random 256-bit secret. */
+export async function loadOrCreateSecret(path: string): Promise<{ secret: string; created: boolean }> {
+  try {
+    return { secret: (await readFile(path, "utf8")).trim(), created: false };
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ENOENT") throw error;
+  }
+  const secret = randomBytes(32).toString("base64url");
+  const handle = await open(path, "wx", 0o600);
+  try {
+    await handle.writeFile(`${secret}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { secret, created: true };
+}
+
 /** Reads `<data>/auth-token`, or creates it (owner-only, 0600) with a random 256-bit token. */
 export async function loadOrCreateToken(
   dataDir: string,
 ): Promise<{ token: string; path: string; created: boolean }> {
   const path = join(dataDir, "auth-token");
-  try {
-    return { token: (await readFile(path, "utf8")).trim(), path, created: false };
-  } catch (error) {
-    if ((error as { code?: string }).code !== "ENOENT") throw error;
-  }
-  const token = randomBytes(32).toString("base64url");
-  const handle = await open(path, "wx", 0o600);
-  try {
-    await handle.writeFile(`${token}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return { token, path, created: true };
+  const { secret, created } = await loadOrCreateSecret(path);
+  return { token: secret, path, created };
 }

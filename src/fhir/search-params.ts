@@ -68,7 +68,8 @@ export interface SearchParams {
   /** `_elements`: the elements entries keep besides id and meta (null: all of the summary form). */
   elements: string[] | null;
   pretty: boolean;
-  cursor: Cursor | null;
+  /** `_cursor` as given: sealed, so opened by the paging (search/paging.ts), which holds the key. */
+  cursor: string | null;
   /** Names of the parameters ignored because fhirbin does not know them (lenient handling). */
   ignored: string[];
   /** The parameters to repeat in the self, next and previous links (without `_cursor`). */
@@ -83,7 +84,8 @@ export interface HistoryParams {
   since: number | null;
   count: number;
   pretty: boolean;
-  cursor: Cursor | null;
+  /** `_cursor` as given (see SearchParams). */
+  cursor: string | null;
   ignored: string[];
   links: [string, string][];
   fingerprint: string;
@@ -413,7 +415,7 @@ export function parseSearchParams(
     countOnly,
     elements,
     pretty,
-    cursor: cursorText === null ? null : decodeCursor(cursorText, sort.key, fingerprint),
+    cursor: cursorText,
     ignored,
     links,
     fingerprint,
@@ -447,14 +449,19 @@ export function parseHistoryParams(
     since,
     count,
     pretty,
-    cursor: cursorText === null ? null : decodeCursor(cursorText, "lastUpdated", fingerprint),
+    cursor: cursorText,
     ignored,
     links,
     fingerprint,
   };
 }
 
-/** Encodes a cursor for a `_cursor` link parameter (base64url JSON: opaque to clients, easy to debug). */
+/** The 400 of a `_cursor` this server did not make (or not for this search, or altered). */
+export function invalidCursor(): FhirError {
+  return invalid("_cursor is not a cursor this server made; start again from the first page");
+}
+
+/** Encodes a cursor as base64url JSON, easy to debug; search/paging.ts seals it before any client sees it. */
 export function encodeCursor(cursor: Cursor): string {
   const { snapshot, direction, key, total, filters } = cursor;
   return Buffer.from(
@@ -473,17 +480,16 @@ export function decodeCursor(text: string, sortKey: SortKey, fingerprint: string
   } catch {
     value = null;
   }
-  const bad = (): FhirError =>
-    invalid("_cursor is not a cursor this server made; start again from the first page");
-  if (!Array.isArray(value) || value.length !== 5) throw bad();
+  if (!Array.isArray(value) || value.length !== 5) throw invalidCursor();
   const [snapshot, direction, key, total, filters] = value as unknown[];
   const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-  if (!isCount(snapshot) || (direction !== "n" && direction !== "p") || !Array.isArray(key)) throw bad();
-  if (!Number.isInteger(total) || typeof filters !== "string" || key.length !== 2) throw bad();
+  if (!isCount(snapshot) || (direction !== "n" && direction !== "p") || !Array.isArray(key))
+    throw invalidCursor();
+  if (!Number.isInteger(total) || typeof filters !== "string" || key.length !== 2) throw invalidCursor();
   const [first, second] = key as unknown[];
-  if (!isCount(second)) throw bad();
+  if (!isCount(second)) throw invalidCursor();
   const keyOk = sortKey === "id" ? typeof first === "string" && first.length <= 64 : Number.isFinite(first);
-  if (!keyOk) throw bad();
+  if (!keyOk) throw invalidCursor();
   return {
     snapshot,
     direction: direction === "n" ? "next" : "previous",

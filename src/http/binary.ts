@@ -8,9 +8,16 @@ import { FhirError } from "../fhir/errors.ts";
 import { type FhirFormat, negotiateBinary, negotiateResource, type Representation } from "../fhir/format.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
-import { isOwnPatient, type Permission, type Principal } from "../security/scopes.ts";
-import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
+import {
+  isOwnPatient,
+  isVisibleToPatient,
+  type Permission,
+  type Principal,
+  permissionFor,
+} from "../security/scopes.ts";
+import type { Preconditions, Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
+import { baseUrlOf } from "./base-url.ts";
 import { preferredReturn, readWriteInput } from "./body.ts";
 import {
   etagOf,
@@ -25,16 +32,15 @@ import { fhirContentType, forMethod, nativeHeaders, resourceResponse, versionHea
 /** Largest content wrapped as FHIR in memory (8 MiB: GP Connect's 5 MB wrapped documents fit). */
 const WRAP_IN_MEMORY = 8 * 1024 * 1024;
 
-/** `scheme://host:port` of an absolute URL, without parsing it. */
-function originOf(url: string): string {
-  const path = url.indexOf("/", url.indexOf("//") + 2);
-  return path < 0 ? url : url.slice(0, path);
-}
-
 /** Checks an id from the URL (already percent-decoded) before anything else sees it. */
 function requireId(id: string): string {
   if (!isValidId(id)) throw new FhirError(400, "value", "The id must be 1-64 characters of A-Z a-z 0-9 - .");
   return id;
+}
+
+/** The 404 of an id that is not known, or not shown to the caller. */
+function notKnown(id: string): FhirError {
+  return new FhirError(404, "not-found", `Binary/${id} is not known`);
 }
 
 function methodNotAllowed(allow: string): never {
@@ -47,9 +53,8 @@ export type BinaryInteractions = ReturnType<typeof binaryInteractions>;
 /** Builds the Binary interactions over a store. */
 export function binaryInteractions({ config, store }: { config: Config; store: Store }) {
   const authenticate = createAuthenticator(config);
-  // The read path is hot (issue 8): the origin and the query are sliced from request.url rather than parsed
-  // with new URL() several times per request.
-  const baseOf = (request: Request): string => config.publicUrl ?? originOf(request.url) + config.basePath;
+  const baseOf = baseUrlOf(config);
+  // The read path is hot: the query is sliced from request.url rather than parsed with new URL() each time.
   const query = (request: Request, name: string): string | null => {
     const at = request.url.indexOf("?");
     return at < 0 ? null : new URLSearchParams(request.url.slice(at + 1)).get(name);
@@ -148,8 +153,10 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       request.headers.get("accept"),
       config.fhirVersion,
     );
+    // A Host that is not plain is refused whatever the answer would have been.
+    const base = baseOf(request);
     const answer = (record: VersionRecord | null) =>
-      readAnswer(request, principal, permission, representation, id, vid, record);
+      readAnswer(request, principal, permission, representation, base, id, vid, record);
     if (vid === null) {
       const known = store.peek(id);
       return known === undefined ? store.current(id).then(answer) : answer(known);
@@ -163,28 +170,19 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     principal: Principal,
     permission: Permission,
     representation: Representation,
+    base: string,
     id: string,
     vid: string | null,
     found: VersionRecord | null,
   ): Response | Promise<Response> => {
     let record = found;
     // A patient-scoped token sees only its patient's Binaries; anything else is "not known", not 403.
-    if (
-      permission === "patient-only" &&
-      !(record && !record.deleted && isOwnPatient(principal, record.securityContext))
-    )
-      record = null;
-    if (!record) {
-      throw new FhirError(
-        404,
-        "not-found",
-        vid ? `Binary/${id}/_history/${vid} is not known` : `Binary/${id} is not known`,
-      );
-    }
+    if (permission === "patient-only" && !(record && isVisibleToPatient(principal, record))) record = null;
+    if (!record)
+      throw vid ? new FhirError(404, "not-found", `Binary/${id}/_history/${vid} is not known`) : notKnown(id);
     if (record.deleted) {
       throw new FhirError(410, "deleted", `Binary/${id} was deleted`, { etag: etagOf(record.versionId) });
     }
-    const base = baseOf(request);
     const headers = cachedVersionHeaders(record, base);
     const ifNoneMatch = request.headers.get("if-none-match");
     const ifModifiedSince = request.headers.get("if-modified-since");
@@ -242,17 +240,18 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
 
   const write = async (request: Request, principal: Principal, id: string | null): Promise<Response> => {
     const permission = requirePermission(principal, id === null ? "create" : "update");
+    let authorize: Preconditions["authorize"];
     if (id !== null) {
       requireId(id);
-      // A PUT that creates the resource (update-as-create) is a create too: it needs `c` as well as `u`.
-      const current = await store.current(id);
-      if (!current || current.deleted) requirePermission(principal, "create");
+      authorize = authorizeUpdate(principal, permission);
+      // Before the body is read; the store decides again before any precondition, in the id's turn.
+      authorize(await store.current(id));
     }
     const format = resourceFormat(request);
     const input = await readWriteInput(request, config.maxSize, id);
     const settle = input.metadataAfterBody;
     if (!settle) requireAllowedType(input.contentType);
-    if (permission === "patient-only" && !settle) await requireOwnWrite(principal, input.securityContext, id);
+    if (permission === "patient-only" && !settle) requireOwnContext(principal, input.securityContext);
     const ifMatch = request.headers.get("if-match");
     const writeRequest = {
       ...input,
@@ -262,12 +261,12 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
             metadataAfterBody: async () => {
               const metadata = await settle();
               requireAllowedType(metadata.contentType);
-              if (permission === "patient-only")
-                await requireOwnWrite(principal, metadata.securityContext, id);
+              if (permission === "patient-only") requireOwnContext(principal, metadata.securityContext);
               return metadata;
             },
           }
         : {}),
+      ...(authorize ? { authorize } : {}),
       maxSize: config.maxSize,
       ...(ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) }),
       ifNoneMatch: id !== null && request.headers.get("if-none-match")?.trim() === "*",
@@ -286,17 +285,24 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       throw new FhirError(415, "not-supported", `Uploads of ${mediaType} are not accepted by this server`);
   };
 
-  /** Throws 403 unless a patient-scoped write keeps the Binary, before and after, in its patient. */
-  const requireOwnWrite = async (principal: Principal, securityContext: string | null, id: string | null) => {
-    const current = id === null ? null : await store.current(id);
-    const ownBefore = !current || current.deleted || isOwnPatient(principal, current.securityContext);
-    if (!ownBefore || !isOwnPatient(principal, securityContext)) {
-      throw new FhirError(
-        403,
-        "forbidden",
-        `A patient-scoped token may only write Binaries whose securityContext is Patient/${principal.patient}`,
-      );
-    }
+  /**
+   * Who may PUT over the current version. A patient-scoped token may not write over another patient's
+   * Binary, live or deleted: a tombstone keeps the securityContext of the version it deleted, so that the id
+   * (which that patient's records may still point at) cannot be taken over. A PUT that creates the resource
+   * (update-as-create) is a create too: it needs `c` as well as `u`.
+   */
+  const authorizeUpdate =
+    (principal: Principal, permission: Permission) =>
+    (current: VersionRecord | null): boolean => {
+      if (permission === "patient-only" && current && !isOwnPatient(principal, current.securityContext))
+        throw notOwnPatient(principal);
+      if (!current || current.deleted) requirePermission(principal, "create");
+      return mayRead(principal, current);
+    };
+
+  /** Throws 403 unless a patient-scoped write stores its own patient's securityContext. */
+  const requireOwnContext = (principal: Principal, securityContext: string | null): void => {
+    if (!isOwnPatient(principal, securityContext)) throw notOwnPatient(principal);
   };
 
   const history = async (request: Request, principal: Principal, id: string): Promise<Response> => {
@@ -308,7 +314,7 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       !records.every((record) => record.deleted || isOwnPatient(principal, record.securityContext))
     )
       records = [];
-    if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${id} is not known`);
+    if (records.length === 0) throw notKnown(id);
     const base = baseOf(request);
     const bundle = toHistoryBundle(records, base, config.fhirVersion, `${base}/Binary/${id}/_history`);
     return resourceResponse(bundle, resourceFormat(request), {
@@ -317,16 +323,21 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
   };
 
   const remove = async (request: Request, principal: Principal, id: string): Promise<Response> => {
-    if (requirePermission(principal, "delete") === "patient-only") {
-      const current = await store.current(requireId(id));
-      if (!current || current.deleted || !isOwnPatient(principal, current.securityContext))
-        throw new FhirError(404, "not-found", `Binary/${id} is not known`);
-    }
+    const permission = requirePermission(principal, "delete");
+    requireId(id);
+    // A patient-scoped token is answered as a read would answer it: another patient's Binary is not known.
+    const authorize = (current: VersionRecord | null): boolean => {
+      if (permission === "patient-only" && !(current && isVisibleToPatient(principal, current)))
+        throw notKnown(id);
+      return mayRead(principal, current);
+    };
+    // Before anything is journalled; the store decides again before any precondition, in the id's turn.
+    authorize(await store.current(id));
     const ifMatch = request.headers.get("if-match");
-    const tombstone = await store.delete(
-      requireId(id),
-      ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) },
-    );
+    const tombstone = await store.delete(id, {
+      authorize,
+      ...(ifMatch === null ? {} : { ifMatch: parseIfMatch(ifMatch) }),
+    });
     return new Response(null, {
       status: 204,
       headers: tombstone ? { etag: etagOf(tombstone.versionId) } : {},
@@ -371,6 +382,25 @@ export function binaryRoutes(basePath: string, binary: BinaryInteractions) {
 /** True for content read from a file when answered (a BunFile has a path), not held in memory. */
 function isFile(content: Blob): content is BunFile {
   return typeof (content as Partial<BunFile>).name === "string";
+}
+
+/** The 403 of a patient-scoped write that would leave (or take over) another patient's Binary. */
+function notOwnPatient(principal: Principal): FhirError {
+  return new FhirError(
+    403,
+    "forbidden",
+    `A patient-scoped token may only write Binaries whose securityContext is Patient/${principal.patient}`,
+  );
+}
+
+/**
+ * True when the read rules would show the current version to the caller, so that a 412 may name its
+ * version number; a caller that may not read it learns only that the precondition failed.
+ */
+function mayRead(principal: Principal, current: VersionRecord | null): boolean {
+  const permission = permissionFor(principal, "read");
+  if (permission === "patient-only") return current === null || isVisibleToPatient(principal, current);
+  return permission === "unrestricted";
 }
 
 /** Memoises a function of a version record and the base URL on the record, which the store caches. */

@@ -10,9 +10,19 @@ import { toOperationOutcome } from "../fhir/outcome.ts";
 import type { FhirVersion } from "../fhir/version.ts";
 import { forMethod, resourceResponse } from "./respond.ts";
 
+/**
+ * The URL of a request, never throwing: from a Host header that is not plain, Bun makes only the path or a
+ * URL that does not parse (base-url.ts refuses such a request with 400, and the refusal is rendered here).
+ */
+function urlOf(request: Request): URL {
+  const { url } = request;
+  const path = url.startsWith("/") ? url : url.slice(url.indexOf("/", url.indexOf("//") + 2));
+  return URL.parse(url) ?? new URL(path, "http://host.invalid");
+}
+
 /** FHIR when the request explicitly asked for FHIR (or sent FHIR), else JSON; never throws. */
 export function errorFormat(request: Request, fallback: FhirVersion): FhirFormat {
-  const url = new URL(request.url);
+  const url = urlOf(request);
   const format = url.searchParams.get("_format");
   const accept = request.headers.get("accept");
   try {
@@ -35,10 +45,9 @@ export function errorResponse(
     error instanceof FhirError
       ? error
       : notFound(error)
-        ? new FhirError(404, "not-found", `No route for ${request.method} ${new URL(request.url).pathname}`)
+        ? new FhirError(404, "not-found", `No route for ${request.method} ${urlOf(request).pathname}`)
         : null;
-  if (!known)
-    log(`unexpected error on ${request.method} ${new URL(request.url).pathname}: ${describe(error)}`);
+  if (!known) log(`unexpected error on ${request.method} ${urlOf(request).pathname}: ${describe(error)}`);
   const failure =
     known ?? new FhirError(500, "exception", "An unexpected error occurred; it has been logged");
   const severity = failure.status >= 500 ? "fatal" : "error";

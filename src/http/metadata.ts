@@ -4,10 +4,12 @@ import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config.ts";
 import { toCapabilityStatement } from "../fhir/capability.ts";
 import { negotiateResource } from "../fhir/format.ts";
+import { baseUrlOf } from "./base-url.ts";
 import { forMethod, resourceResponse } from "./respond.ts";
 
 export function metadataRoutes(config: Config) {
   const started = new Date().toISOString();
+  const baseOf = baseUrlOf(config);
   const handler = ({ request }: { request: Request }) => {
     const url = new URL(request.url);
     const format = negotiateResource(
@@ -20,7 +22,7 @@ export function metadataRoutes(config: Config) {
       // A fhirVersion MIME parameter asks for the statement of that release.
       version: format.version,
       software: { name: "fhirbin", version: pkg.version },
-      url: config.publicUrl ?? url.origin + config.basePath,
+      url: baseOf(request),
       date: started,
       auth: config.auth,
       smart: config.jwt !== null,

@@ -13,6 +13,7 @@ import type { IndexedStore } from "../search/indexed-store.ts";
 import { historyPage, searchPage } from "../search/paging.ts";
 import type { Principal } from "../security/scopes.ts";
 import { createAuthenticator, insufficientScope, requirePermission } from "./auth.ts";
+import { baseUrlOf } from "./base-url.ts";
 import { resourceResponse } from "./respond.ts";
 
 /** The largest form body of a `POST _search`: parameters, not documents. */
@@ -49,8 +50,7 @@ async function readForm(request: Request): Promise<[string, string][]> {
 /** The search routes under the FHIR base path. */
 export function searchRoutes({ config, store }: { config: Config; store: IndexedStore }) {
   const authenticate = createAuthenticator(config);
-  const baseOf = (request: Request): string =>
-    config.publicUrl ?? new URL(request.url).origin + config.basePath;
+  const baseOf = baseUrlOf(config);
   // "Entries are always FHIR Binary resources, never native": the Bundle is JSON unless XML is asked for.
   const formatOf = (request: Request, entries: readonly [string, string][]): FhirFormat =>
     negotiateResource(

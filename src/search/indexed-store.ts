@@ -9,7 +9,7 @@
  * unclean stop of a previous boot of the machine (a power cut can lose the last WAL commits, journal
  * included), is rebuilt from every sidecar instead. Either way in the background: reads and writes do not wait.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { FhirError } from "../fhir/errors.ts";
 import type {
@@ -33,6 +33,8 @@ export interface IndexedStore extends Store {
   readonly catchingUp: boolean;
   /** Resolves once the index holds every committed write; rejects when catching up failed (logged). */
   ready(): Promise<void>;
+  /** The AES-256 key that seals the paging cursors of searches over this index (search/paging.ts). */
+  readonly cursorKey: Uint8Array;
 }
 
 export interface IndexOptions {
@@ -40,6 +42,11 @@ export interface IndexOptions {
   scan?: () => AsyncIterable<ScannedId>;
   /** Where catch-up progress and failures are reported. */
   log?: (line: string) => void;
+  /**
+   * The store's secret the cursor key is derived from (`<data>/cursor-key`); without it a random key, so
+   * that cursors last as long as the process.
+   */
+  cursorSecret?: string;
 }
 
 /** True when the store keeps a search index. */
@@ -94,6 +101,10 @@ async function* idsOf(store: Store, ids: Iterable<string>): AsyncGenerator<Scann
 /** Wraps `store` so that its writes are recorded in `index`, and starts catching up when needed. */
 export function withIndex(store: Store, index: SearchIndex, options: IndexOptions = {}): IndexedStore {
   const log = options.log ?? (() => {});
+  const cursorKey =
+    options.cursorSecret === undefined
+      ? randomBytes(32)
+      : createHash("sha256").update(`fhirbin cursor key\0${options.cursorSecret}`).digest();
   const boot = bootId();
   const uncleanElsewhere = index.meta("state") === "open" && (boot === null || index.meta("boot") !== boot);
   const full =
@@ -193,6 +204,7 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
       return catchingUp;
     },
     ready: () => caughtUp,
+    cursorKey,
     current: (id) => store.current(id),
     peek: (id) => store.peek(id),
     version: (id, versionId) => store.version(id, versionId),

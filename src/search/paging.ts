@@ -3,22 +3,94 @@
  * snapshot, so that `next` and `previous` neither skip nor repeat entries while documents are added
  * (R4 http.html#paging leaves the paging scheme to the server).
  */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { BinaryHeader } from "../fhir/binary.ts";
 import type { HistoryRecord } from "../fhir/bundle.ts";
 import type { PageLinks, SearchPage } from "../fhir/search-bundle.ts";
 import {
   type Cursor,
+  decodeCursor,
   encodeCursor,
   type HistoryParams,
+  invalidCursor,
   type SearchParams,
   type SortKey,
 } from "../fhir/search-params.ts";
 import type { IndexedStore } from "./indexed-store.ts";
 import type { IndexedVersion } from "./search-index.ts";
 
-/** The URL of a page: `url` with the given parameters and, past the first page, the cursor. */
-function pageUrl(url: string, params: readonly [string, string][], cursor: Cursor | null): string {
-  const all: [string, string][] = cursor ? [...params, ["_cursor", encodeCursor(cursor)]] : [...params];
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+/** A cursor is padded to a multiple of this before it is sealed: every cursor has the same length. */
+const PADDED_BYTES = 256;
+
+/**
+ * Seals a cursor with AES-256-GCM under the store's key. Its snapshot and keys are positions in the index,
+ * which count every version of the store, and its total is trusted on later pages: clients may neither
+ * read nor change it, and padding hides even how many digits the numbers have. `scope` (the search and the
+ * patient it is limited to) is authenticated along, so that a cursor pages only the search it was made for.
+ */
+function sealCursor(cursor: Cursor, key: Uint8Array, scope: string): string {
+  const encoded = Buffer.from(encodeCursor(cursor));
+  const padded = Buffer.alloc(Math.ceil(encoded.length / PADDED_BYTES) * PADDED_BYTES);
+  encoded.copy(padded);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(Buffer.from(scope));
+  return Buffer.concat([iv, cipher.update(padded), cipher.final(), cipher.getAuthTag()]).toString(
+    "base64url",
+  );
+}
+
+/** Opens a sealed `_cursor` of the given scope; 400 when it was altered or sealed for another scope or key. */
+function openCursor(
+  text: string,
+  key: Uint8Array,
+  scope: string,
+  sort: SortKey,
+  fingerprint: string,
+): Cursor {
+  const sealed = Buffer.from(text, "base64url");
+  if (sealed.length < IV_BYTES + PADDED_BYTES + TAG_BYTES) throw invalidCursor();
+  let padded: Buffer;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAAD(Buffer.from(scope));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    padded = Buffer.concat([
+      decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
+  } catch {
+    throw invalidCursor();
+  }
+  const end = padded.indexOf(0);
+  return decodeCursor(padded.subarray(0, end < 0 ? padded.length : end).toString(), sort, fingerprint);
+}
+
+/** Seals and opens the cursors of one kind of listing, for one caller's scope. */
+interface CursorSeal {
+  seal(cursor: Cursor): string;
+  open(text: string, sort: SortKey, fingerprint: string): Cursor;
+}
+
+function cursorSeal(store: IndexedStore, scope: string): CursorSeal {
+  return {
+    seal: (cursor) => sealCursor(cursor, store.cursorKey, scope),
+    open: (text, sort, fingerprint) => openCursor(text, store.cursorKey, scope, sort, fingerprint),
+  };
+}
+
+/** The URL of a page: `url` with the given parameters and, past the first page, the sealed cursor. */
+function pageUrl(
+  url: string,
+  params: readonly [string, string][],
+  cursor: Cursor | null,
+  seal: CursorSeal,
+): string {
+  const all: [string, string][] = cursor ? [...params, ["_cursor", seal.seal(cursor)]] : [...params];
   const query = new URLSearchParams(all);
   return `${url}?${query}`;
 }
@@ -42,6 +114,7 @@ function paginate(
     snapshot: number;
     total: number;
     filters: string;
+    seal: CursorSeal;
   },
 ): { page: IndexedVersion[]; links: PageLinks } {
   const backwards = cursor?.direction === "previous";
@@ -50,13 +123,13 @@ function paginate(
   if (backwards) page.reverse();
   const hasNext = backwards || more;
   const hasPrevious = cursor !== null && (!backwards || more);
-  const { url, params, sort, snapshot, total, filters } = context;
+  const { url, params, sort, snapshot, total, filters, seal } = context;
   const link = (direction: Cursor["direction"], row: IndexedVersion | undefined): string | null =>
-    row ? pageUrl(url, params, { snapshot, direction, key: keyOf(row, sort), total, filters }) : null;
+    row ? pageUrl(url, params, { snapshot, direction, key: keyOf(row, sort), total, filters }, seal) : null;
   return {
     page,
     links: {
-      self: pageUrl(url, params, cursor && { ...cursor, total, filters }),
+      self: pageUrl(url, params, cursor && { ...cursor, total, filters }, seal),
       next: hasNext ? link("next", page.at(-1)) : null,
       previous: hasPrevious ? link("previous", page[0]) : null,
     },
@@ -89,7 +162,10 @@ export function searchPage(
       "The search index is catching up with writes made before an unclean stop: results may be incomplete",
     );
   }
-  const { cursor } = params;
+  // A patient's cursors page only that patient's searches.
+  const seal = cursorSeal(store, `search ${securityContext ?? "*"}`);
+  const cursor =
+    params.cursor === null ? null : seal.open(params.cursor, params.sort.key, params.fingerprint);
   const snapshot = cursor?.snapshot ?? index.snapshot();
   // The total of a snapshot never changes: counted on the first page, carried by the cursor after it.
   const total = cursor && cursor.total >= 0 ? cursor.total : index.count(query, snapshot);
@@ -97,7 +173,7 @@ export function searchPage(
     return {
       matches: [],
       total,
-      links: { self: pageUrl(url, params.links, null), next: null, previous: null },
+      links: { self: pageUrl(url, params.links, null, seal), next: null, previous: null },
       warnings,
     };
   }
@@ -110,6 +186,7 @@ export function searchPage(
     snapshot,
     total,
     filters: params.fingerprint,
+    seal,
   });
   return {
     matches: page.filter((row): row is IndexedVersion & BinaryHeader => !row.deleted),
@@ -126,7 +203,8 @@ export function historyPage(
   url: string,
 ): { records: HistoryRecord[]; total: number; links: PageLinks } {
   const { index } = store;
-  const { cursor } = params;
+  const seal = cursorSeal(store, "history");
+  const cursor = params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
   const snapshot = cursor?.snapshot ?? index.snapshot();
   const total = cursor && cursor.total >= 0 ? cursor.total : index.historyCount(params.since, snapshot);
   const start = cursor ? { key: cursor.key, direction: cursor.direction } : null;
@@ -138,6 +216,7 @@ export function historyPage(
     snapshot,
     total,
     filters: params.fingerprint,
+    seal,
   });
   return { records: page, total, links };
 }

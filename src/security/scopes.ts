@@ -99,6 +99,17 @@ export function isOwnPatient(principal: Principal, securityContext: string | nul
   return securityContext === `Patient/${principal.patient}`;
 }
 
+/**
+ * True when a principal limited to its patient may see a version: a live one of its patient. A deleted
+ * Binary is not shown (its existence is not revealed), though its tombstone keeps the patient's context.
+ */
+export function isVisibleToPatient(
+  principal: Principal,
+  record: { deleted: boolean; securityContext: string | null },
+): boolean {
+  return !record.deleted && isOwnPatient(principal, record.securityContext);
+}
+
 /** The scopes a principal holds, as SMART v2 strings, for logs and the audit trail. */
 export function describeGrants(principal: Principal): string {
   if (principal.grants === "all") return "*";

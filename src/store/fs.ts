@@ -123,6 +123,11 @@ class FsStore implements Store {
     // The encoding is injective, so this only fails if someone edited the store by hand.
     if (record.id !== id || record.versionId !== versionId)
       throw new Error(`sidecar ${id}/${versionId} is corrupt`);
+    // Tombstones written before they kept the securityContext: the version they deleted still has it.
+    if (record.deleted && record.securityContext === undefined) {
+      const deleted = await this.version(id, versionId - 1);
+      return { ...record, securityContext: deleted?.securityContext ?? null };
+    }
     return record;
   }
 

@@ -16,12 +16,23 @@ export interface DeletedVersion {
   versionId: number;
   lastUpdated: string;
   deleted: true;
+  /**
+   * The securityContext of the version it deleted: the id still belongs to that patient, so a
+   * patient-scoped token may not take it over with a new version.
+   */
+  securityContext: string | null;
 }
 
 export type VersionRecord = StoredVersion | DeletedVersion;
 
-/** The `If-Match` / `If-None-Match: *` preconditions of a write. */
+/** The `If-Match` / `If-None-Match: *` preconditions of a write, and who may write. */
 export interface Preconditions {
+  /**
+   * Called with the current version before any precondition is looked at, each time they are (a fail-fast
+   * check, then again under the id's turn): throws when the caller may not write over it, else says whether
+   * the caller may read it, that is learn its version number from a 412.
+   */
+  authorize?: (current: VersionRecord | null) => boolean;
   /** The version the client last saw (`If-Match: W/"n"`), or `*` for "any current version". */
   ifMatch?: number | "*";
   /** `If-None-Match: *`: only create. */

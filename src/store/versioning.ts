@@ -17,21 +17,24 @@ export interface WrittenContent extends ContentMetadata {
 }
 
 /**
- * Checks `If-Match` and `If-None-Match: *` against the current version; 412 when they fail.
- * R4 http.html#concurrency: "If the version id given in the If-Match header does not match, the server
- * returns a 412 Precondition Failed status code instead of updating the resource."
+ * Checks that the caller may write over the current version, then `If-Match` and `If-None-Match: *`
+ * against it; 412 when they fail. R4 http.html#concurrency: "If the version id given in the If-Match header
+ * does not match, the server returns a 412 Precondition Failed status code instead of updating the
+ * resource." Authorization comes first so that a 412 tells nothing to a caller that may not write here, and
+ * it names the current version only to a caller that may read it.
  */
 export function checkPreconditions(
   current: VersionRecord | null,
-  { ifMatch, ifNoneMatch }: Preconditions,
+  { authorize, ifMatch, ifNoneMatch }: Preconditions,
 ): void {
+  const readable = authorize?.(current) ?? true;
   if (ifNoneMatch && current && !current.deleted) {
     throw new FhirError(412, "conflict", `Binary/${current.id} already exists (If-None-Match: *)`);
   }
   if (ifMatch === undefined) return;
   if (!current || (ifMatch !== "*" && current.versionId !== ifMatch)) {
-    const have = current ? `version ${current.versionId}` : "no version";
-    throw new FhirError(412, "conflict", `If-Match ${ifMatch} does not match the current version (${have})`);
+    const have = !readable ? "" : current ? ` (version ${current.versionId})` : " (no version)";
+    throw new FhirError(412, "conflict", `If-Match ${ifMatch} does not match the current version${have}`);
   }
 }
 
@@ -53,13 +56,14 @@ export function nextStored(
   };
 }
 
-/** The tombstone that follows `current`. */
+/** The tombstone that follows `current`, keeping its securityContext. */
 export function nextDeleted(current: VersionRecord): DeletedVersion {
   return {
     id: current.id,
     versionId: current.versionId + 1,
     lastUpdated: nextTimestamp(current),
     deleted: true,
+    securityContext: current.securityContext,
   };
 }
 

@@ -90,7 +90,10 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
     if (response.status === 404) return null;
     const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
     if (response.status === 410) {
-      return etag ? { id, versionId: Number(etag[1]), lastUpdated: "", deleted: true } : null;
+      // A 410 does not say whose the deleted version was; importing never needs it.
+      return etag
+        ? { id, versionId: Number(etag[1]), lastUpdated: "", deleted: true, securityContext: null }
+        : null;
     }
     if (!response.ok || !etag) throw await failure(response, `HEAD ${path}`);
     return {

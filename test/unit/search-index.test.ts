@@ -39,7 +39,7 @@ function stored(
 }
 
 function deleted(id: string, versionId: number, minutes: number): VersionRecord {
-  return { id, versionId, lastUpdated: at(minutes), deleted: true };
+  return { id, versionId, lastUpdated: at(minutes), deleted: true, securityContext: null };
 }
 
 const ALL: IndexQuery = { ids: null, types: null, from: null, to: null, securityContext: null };

@@ -163,7 +163,13 @@ export function testStoreContract(name: string, open: OpenStore): void {
       withStore(async (store) => {
         await store.update("d", write(bytes("a")));
         const tombstone = await store.delete("d");
-        expect(tombstone).toEqual({ id: "d", versionId: 2, lastUpdated: expect.any(String), deleted: true });
+        expect(tombstone).toEqual({
+          id: "d",
+          versionId: 2,
+          lastUpdated: expect.any(String),
+          deleted: true,
+          securityContext: null,
+        });
         expect(await store.delete("d")).toBeNull();
         expect(await store.current("d")).toEqual(tombstone);
         const back = await store.update("d", write(bytes("b")));
