@@ -5,7 +5,7 @@
  */
 import type { BinaryHeader } from "../fhir/binary.ts";
 import type { HistoryRecord } from "../fhir/bundle.ts";
-import type { PageLinks, SearchPage } from "../fhir/search-bundle.ts";
+import type { PageLinks, SearchPage, SearchWarning } from "../fhir/search-bundle.ts";
 import {
   type Cursor,
   encodeCursor,
@@ -81,13 +81,24 @@ export function searchPage(
     to: params.lastUpdated.to,
     securityContext,
   };
-  const warnings = params.ignored.map(
-    (name) => `The search parameter ${name} is not supported and was ignored`,
-  );
+  const warnings: SearchWarning[] = params.ignored.map((name) => ({
+    code: "not-supported",
+    diagnostics: `The search parameter ${name} is not supported and was ignored`,
+  }));
   if (store.catchingUp) {
-    warnings.push(
-      "The search index is catching up with writes made before an unclean stop: results may be incomplete",
-    );
+    warnings.push({
+      code: "incomplete",
+      diagnostics:
+        "The search index is catching up with writes made before an unclean stop: results may be incomplete",
+    });
+  }
+  if (store.unindexed > 0) {
+    warnings.push({
+      code: "incomplete",
+      diagnostics:
+        `${store.unindexed} stored sidecar(s) could not be indexed (damaged or unreadable): results may be ` +
+        "incomplete; `fhirbin verify` lists them",
+    });
   }
   const { cursor } = params;
   const snapshot = cursor?.snapshot ?? index.snapshot();

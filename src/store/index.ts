@@ -1,6 +1,6 @@
 import { join } from "node:path";
 // Search (issue 6): every store is wrapped with its search index.
-import { scanIds } from "../search/fs-scan.ts";
+import { scanIds, sidecarPathIn } from "../search/fs-scan.ts";
 import { type IndexedStore, withIndex } from "../search/indexed-store.ts";
 import { INDEX_FILE, SearchIndex } from "../search/search-index.ts";
 import { createFsStore } from "./fs.ts";
@@ -19,7 +19,11 @@ export async function createStore(
   const store = await createFsStore(location, { log: options.log });
   try {
     const index = SearchIndex.open(join(location, INDEX_FILE));
-    return withIndex(store, index, { ...options, scan: () => scanIds(location) });
+    return withIndex(store, index, {
+      ...options,
+      scan: () => scanIds(location),
+      sidecar: sidecarPathIn(location),
+    });
   } catch (error) {
     await store.close();
     throw error;
