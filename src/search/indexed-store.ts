@@ -285,6 +285,7 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
       .finally(() => rereads.delete(reread));
     rereads.add(reread);
   };
+
   /**
    * Runs a write journalled: begun in the index before it commits (`write` awaits `begun` first), settled
    * with its version after.

@@ -89,7 +89,8 @@ export function searchPage(
     warnings.push({
       code: "incomplete",
       diagnostics:
-        "The search index is catching up with writes made before an unclean stop: results may be incomplete",
+        "The search index is catching up with the stored documents (after an unclean stop, or being rebuilt): " +
+        "results may be incomplete",
     });
   }
   if (store.unindexed > 0) {

@@ -174,6 +174,46 @@ describe("sidecars the index cannot read", () => {
       expect.stringMatching(/^incomplete: 2 stored sidecar\(s\) could not be indexed/),
     ]);
   });
+
+  test("fhirbin reindex leaves a corrupt sidecar out and names it instead of failing; the server then warns", async () => {
+    using dir = tempDir();
+    await seed(dir.path);
+    const notJson = badSidecar(dir.path, "broken-json", "not json at all");
+    const out: string[] = [];
+    const err: string[] = [];
+    const status = await runCli(
+      ["reindex", "--data", dir.path],
+      {},
+      {
+        out: (line) => out.push(line),
+        err: (line) => err.push(line),
+      },
+    );
+    expect({ status, out, err }).toEqual({
+      status: 0,
+      out: [
+        expect.stringMatching(
+          new RegExp(
+            `^reindexed ${literal(dir.path)}: 8 versions in [0-9.]+ s, index [0-9.]+ MiB; 1 sidecar\\(s\\) could not be indexed \\(fhirbin verify lists them\\)$`,
+          ),
+        ),
+      ],
+      err: [
+        expect.stringMatching(
+          new RegExp(`^fhirbin reindex: left out ${literal(notJson)}: it is not valid JSON`),
+        ),
+      ],
+    });
+    await using server = await serve(dir.path);
+    await server.ready();
+    const { ids, warnings } = await server.search();
+    expect(ids).toEqual(DOCUMENTS);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^incomplete: 1 stored sidecar\(s\) could not be indexed/),
+    ]);
+    // A rebuilt index is trusted: nothing rebuilt again, nothing logged.
+    expect(server.lines).toEqual([]);
+  });
 });
 
 describe("a damaged index.sqlite", () => {
