@@ -250,7 +250,13 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
       `the search index ${damaged.path} is damaged (${describe(error)}): moved aside to ` +
         `${damaged.path}.damaged; rebuilding it from the sidecars`,
     );
-    use(damaged.replace());
+    try {
+      use(damaged.replace());
+    } catch (failure) {
+      // No new index (the directory is not writable, say): searches fail and /readyz stays 503.
+      log(`the search index could not be recreated: ${describe(failure)}`);
+      return false;
+    }
     return true;
   };
 

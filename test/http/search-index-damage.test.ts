@@ -114,6 +114,19 @@ function badSidecar(dir: string, id: string, text: string): string {
   return relative(dir, paths.sidecar(id, 1));
 }
 
+/**
+ * Overwrites the index of a running server with random bytes, once everything is in the file itself (as
+ * after SQLite's own checkpoints); returns its path.
+ */
+function overwriteIndex(dir: string): string {
+  const index = join(dir, INDEX_FILE);
+  const other = new Database(index);
+  other.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  other.close();
+  writeFileSync(index, randomBytes(statSync(index).size));
+  return index;
+}
+
 /** `fhirbin verify --data dir`, in process: its exit status and output lines. */
 async function verify(dir: string): Promise<{ status: number; out: string[] }> {
   const out: string[] = [];
@@ -260,12 +273,7 @@ describe("a damaged index.sqlite", () => {
     await server.ready();
     expect((await server.search()).ids).toEqual(DOCUMENTS);
 
-    // Everything in the file itself (as after SQLite's own checkpoints), then the file overwritten.
-    const index = join(dir.path, INDEX_FILE);
-    const other = new Database(index);
-    other.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    other.close();
-    writeFileSync(index, randomBytes(statSync(index).size));
+    const index = overwriteIndex(dir.path);
 
     const first = await server.request("/Binary?_count=100");
     expect(first.status).toBe(503);
@@ -310,5 +318,28 @@ describe("a damaged index.sqlite", () => {
         ),
       ),
     );
+  });
+
+  test("a write that finds index.sqlite damaged while the server runs is stored, and found once the index is rebuilt", async () => {
+    using dir = tempDir();
+    await seed(dir.path);
+    await using server = await serve(dir.path);
+    await server.ready();
+    overwriteIndex(dir.path);
+
+    const put = await server.request("/Binary/first-after-damage", {
+      method: "PUT",
+      body: "new",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(put.status).toBe(201);
+    await server.ready();
+    const { status, ids, warnings } = await server.search();
+    expect({ status, ids, warnings }).toEqual({
+      status: 200,
+      ids: [...DOCUMENTS, "first-after-damage"].sort(),
+      warnings: [],
+    });
+    expect(server.lines).toContainEqual(expect.stringMatching(/^the search index .+ is damaged \(.+\)/));
   });
 });
