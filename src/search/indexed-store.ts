@@ -33,8 +33,8 @@ export interface IndexedStore extends Store {
   /** True while the index is catching up with writes it missed (after a crash, or when rebuilt). */
   readonly catchingUp: boolean;
   /**
-   * How many sidecars the last rebuild or catch-up could not index (not JSON, not a version record,
-   * unreadable): the index is incomplete until they are repaired and `fhirbin reindex` runs.
+   * How many sidecars could not be indexed since the index was last rebuilt (not JSON, not a version
+   * record, unreadable): the index is incomplete until they are repaired and `fhirbin reindex` runs.
    */
   readonly unindexed: number;
   /** Resolves once the index holds every committed write; rejects when catching up failed (logged). */
