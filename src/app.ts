@@ -42,10 +42,10 @@ export function createApp({
   metrics = createMetrics(),
 }: AppDeps) {
   const store = countingStore(rawStore, metrics);
-  // Search (issue 6): a store with a search index gets the search routes, and /readyz waits for the index
-  // to catch up with every committed write after a crash.
+  // A store with a search index gets the search routes, and /readyz waits for the index to catch up with
+  // every committed write after a crash, and to be rebuilt when found damaged.
   const indexed = isIndexed(rawStore) ? rawStore : null;
-  const checks = indexed ? { searchIndex: () => !indexed.catchingUp, ...ready } : ready;
+  const checks = indexed ? { searchIndex: () => indexed.searchable(), ...ready } : ready;
   const { basePath } = config;
   const cors = corsOnResponse(config.corsOrigins);
   const renderError = (error: unknown, request: Request): Response =>

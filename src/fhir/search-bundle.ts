@@ -11,6 +11,15 @@ export interface PageLinks {
   previous: string | null;
 }
 
+/**
+ * A warning of a search's outcome entry: `not-supported` for what was ignored, `incomplete` when the index
+ * may lack matches (issue-type: "the content returned may not be complete").
+ */
+export interface SearchWarning {
+  code: "not-supported" | "incomplete";
+  diagnostics: string;
+}
+
 /** One page of a search: the matches, the total, the links, and the issues to report as an outcome entry. */
 export interface SearchPage {
   matches: readonly BinaryHeader[];
@@ -18,7 +27,7 @@ export interface SearchPage {
   total: number | null;
   links: PageLinks;
   /** Warnings for an OperationOutcome entry (search.mode `outcome`), e.g. ignored parameters. */
-  warnings: readonly string[];
+  warnings: readonly SearchWarning[];
 }
 
 function toLinks(links: PageLinks): { relation: string; url: string }[] {
@@ -63,11 +72,7 @@ export function toSearchBundle(
       fullUrl: `urn:uuid:${crypto.randomUUID()}`,
       resource: {
         resourceType: "OperationOutcome",
-        issue: page.warnings.map((diagnostics) => ({
-          severity: "warning",
-          code: "not-supported",
-          diagnostics,
-        })),
+        issue: page.warnings.map(({ code, diagnostics }) => ({ severity: "warning", code, diagnostics })),
       },
       search: { mode: "outcome" },
     });

@@ -67,7 +67,7 @@ export function searchRoutes({ config, store }: { config: Config; store: Indexed
     const base = baseOf(request);
     // A patient-scoped token finds only its patient's Binaries.
     const patient = permission === "patient-only" ? `Patient/${principal.patient}` : null;
-    const page = searchPage(store, params, `${base}/Binary`, patient);
+    const page = store.readIndex(() => searchPage(store, params, `${base}/Binary`, patient));
     return resourceResponse(toSearchBundle(page, base, format.version, params.elements), format, {
       pretty: params.pretty,
     });
@@ -92,7 +92,9 @@ export function searchRoutes({ config, store }: { config: Config; store: Indexed
       const format = formatOf(request, entries);
       const params = parseHistoryParams(entries, { strict: isStrictHandling(request.headers.get("prefer")) });
       const base = baseOf(request);
-      const { records, total, links } = historyPage(store, params, `${base}/Binary/_history`);
+      const { records, total, links } = store.readIndex(() =>
+        historyPage(store, params, `${base}/Binary/_history`),
+      );
       return resourceResponse(toTypeHistoryBundle(records, base, format.version, total, links), format, {
         pretty: params.pretty,
       });

@@ -3,7 +3,7 @@
  * search index: every id with the version numbers its sidecars hold.
  */
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { decodeId, groupSidecars, isFanName, layout } from "../store/fs-layout.ts";
 
 /** One id and its version numbers, ascending. */
@@ -35,4 +35,10 @@ export async function* scanIds(root: string): AsyncGenerator<ScannedId> {
       if (id !== null) yield { id, versions: numbers.sort((a, b) => a - b) };
     }
   }
+}
+
+/** Names the sidecar of a version by its path inside the data directory `root` (for log lines). */
+export function sidecarPathIn(root: string): (id: string, versionId: number) => string {
+  const { sidecar } = layout(root);
+  return (id, versionId) => relative(root, sidecar(id, versionId));
 }

@@ -21,6 +21,7 @@ import type {
   WriteRequest,
   WriteResult,
 } from "../store/types.ts";
+import { recordProblem } from "../store/verify.ts";
 import type { ScannedId } from "./fs-scan.ts";
 import type { SearchIndex, Settled } from "./search-index.ts";
 
@@ -31,15 +32,32 @@ export interface IndexedStore extends Store {
   readonly inner: Store;
   /** True while the index is catching up with writes it missed (after a crash, or when rebuilt). */
   readonly catchingUp: boolean;
+  /**
+   * How many sidecars could not be indexed since the index was last rebuilt (not JSON, not a version
+   * record, unreadable): the index is incomplete until they are repaired and `fhirbin reindex` runs.
+   */
+  readonly unindexed: number;
   /** Resolves once the index holds every committed write; rejects when catching up failed (logged). */
   ready(): Promise<void>;
   /** The AES-256 key that seals the paging cursors of searches over this index (search/paging.ts). */
   readonly cursorKey: Uint8Array;
+  /**
+   * True when searches can be answered from a caught-up index that SQLite can read (for readiness); a
+   * damaged index found by the probe is replaced and rebuilt.
+   */
+  searchable(): boolean;
+  /**
+   * Runs a read of the index. When SQLite reports the index damaged, it is moved aside and rebuilt from the
+   * sidecars in the background, and the read is a 503 with Retry-After rather than a wrong (empty) answer.
+   */
+  readIndex<T>(read: () => T): T;
 }
 
 export interface IndexOptions {
   /** Lists every id with its version numbers (the sidecars of a filesystem store), for a full rebuild. */
   scan?: () => AsyncIterable<ScannedId>;
+  /** How log lines name the sidecar of a version (its path in the data directory). */
+  sidecar?: (id: string, versionId: number) => string;
   /** Where catch-up progress and failures are reported. */
   log?: (line: string) => void;
   /**
@@ -49,10 +67,32 @@ export interface IndexOptions {
   cursorSecret?: string;
 }
 
+/** A sidecar that a catch-up left out of the index, and why. */
+export interface SkippedSidecar {
+  id: string;
+  versionId: number;
+  problem: string;
+}
+
+/** What a catch-up did: versions added, and the sidecars it could not index. */
+export interface CatchUpResult {
+  added: number;
+  skipped: SkippedSidecar[];
+}
+
 /** True when the store keeps a search index. */
 export function isIndexed(store: Store): store is IndexedStore {
   return "index" in store && "inner" in store;
 }
+
+/** True when SQLite says the index file is damaged: a malformed page, or not a database at all. */
+export function isDamage(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | null)?.code ?? "");
+  return code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB");
+}
+
+/** Seconds a client is asked to wait while a damaged index is rebuilt (a hint: minutes for a large store). */
+const REBUILD_RETRY_AFTER_S = "10";
 
 /** The id of this boot of the machine (Linux), or null where unknown. */
 function bootId(): string | null {
@@ -63,9 +103,29 @@ function bootId(): string | null {
   }
 }
 
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Reads version `n` of `id` for the index: the record, or the reason it cannot be indexed. One bad sidecar
+ * is left out, never the rest of a rebuild with it.
+ */
+async function readForIndex(store: Store, id: string, n: number): Promise<VersionRecord | string | null> {
+  try {
+    const record = await store.version(id, n);
+    return record && (recordProblem({ ...record }, n) ?? record);
+  } catch (error) {
+    return error instanceof SyntaxError
+      ? `is not valid JSON (${error.message})`
+      : `cannot be read (${describe(error)})`;
+  }
+}
+
 /**
  * Records in `index` every version that `scan` finds and the index lacks, reading the missing sidecars a
- * batch at a time. Returns how many versions were added; stops early when `stop()` says so.
+ * batch at a time; sidecars that cannot be indexed are skipped and returned. Stops early when `stop()` says
+ * so, without touching `index` again.
  */
 export async function catchUp(
   store: Store,
@@ -73,74 +133,160 @@ export async function catchUp(
   scan: AsyncIterable<ScannedId>,
   stop: () => boolean = () => false,
   batchSize = 256,
-): Promise<number> {
-  let added = 0;
-  let reads: Promise<VersionRecord | null>[] = [];
+): Promise<CatchUpResult> {
+  const result: CatchUpResult = { added: 0, skipped: [] };
+  let reads: Promise<VersionRecord | SkippedSidecar | null>[] = [];
   const flush = async (): Promise<void> => {
-    const records = (await Promise.all(reads)).filter((record): record is VersionRecord => record !== null);
+    const records: VersionRecord[] = [];
+    for (const read of await Promise.all(reads)) {
+      if (read === null) continue;
+      if ("problem" in read) result.skipped.push(read);
+      else records.push(read);
+    }
     reads = [];
-    added += index.record(records);
+    if (!stop()) result.added += index.record(records);
   };
   for await (const { id, versions } of scan) {
     if (stop()) break;
     const known = new Set(index.knownVersions(id));
-    for (const n of versions) if (!known.has(n)) reads.push(store.version(id, n));
+    for (const versionId of versions) {
+      if (known.has(versionId)) continue;
+      reads.push(
+        readForIndex(store, id, versionId).then((read) =>
+          typeof read === "string" ? { id, versionId, problem: read } : read,
+        ),
+      );
+    }
     if (reads.length >= batchSize) await flush();
   }
   await flush();
-  return added;
+  return result;
 }
 
-/** Lists the given ids with the version numbers the store holds (to re-read journalled writes). */
+/**
+ * Lists the given ids with the version numbers the store holds (to re-read journalled writes), probing
+ * each number rather than reading the history, which one damaged sidecar would make fail as a whole.
+ */
 async function* idsOf(store: Store, ids: Iterable<string>): AsyncGenerator<ScannedId> {
   for (const id of ids) {
-    yield { id, versions: (await store.history(id)).map((record) => record.versionId) };
+    const versions: number[] = [];
+    const exists = (n: number): Promise<boolean> =>
+      store.version(id, n).then(
+        (record) => record !== null,
+        () => true,
+      );
+    for (let n = 1; await exists(n); n++) versions.push(n);
+    yield { id, versions };
   }
 }
 
+/** The sidecars an index remembers it could not index (kept in its meta table). */
+function skippedOf(index: SearchIndex): SkippedSidecar[] {
+  const text = index.meta("unindexed");
+  return text ? (JSON.parse(text) as SkippedSidecar[]) : [];
+}
+
 /** Wraps `store` so that its writes are recorded in `index`, and starts catching up when needed. */
-export function withIndex(store: Store, index: SearchIndex, options: IndexOptions = {}): IndexedStore {
+export function withIndex(store: Store, first: SearchIndex, options: IndexOptions = {}): IndexedStore {
   const log = options.log ?? (() => {});
   const cursorKey =
     options.cursorSecret === undefined
       ? randomBytes(32)
       : createHash("sha256").update(`fhirbin cursor key\0${options.cursorSecret}`).digest();
+  const sidecar = options.sidecar ?? ((id: string, n: number) => `Binary/${id} version ${n}`);
   const boot = bootId();
-  const uncleanElsewhere = index.meta("state") === "open" && (boot === null || index.meta("boot") !== boot);
-  const full =
-    options.scan !== undefined && (index.fresh || index.meta("full-scan") === "1" || uncleanElsewhere);
-  if (full) index.setMeta("full-scan", "1");
-  const journal = index.pending();
-  const lastToken = journal.at(-1)?.token ?? 0;
-  index.setMeta("state", "open");
-  index.setMeta("boot", boot ?? "");
-
+  let index = first;
   let closing = false;
-  let catchingUp = full || journal.length > 0;
-  const caughtUp: Promise<void> = (async () => {
-    if (!catchingUp) return;
-    const started = performance.now();
-    const scan =
-      full && options.scan ? options.scan() : idsOf(store, new Set(journal.map((entry) => entry.id)));
-    const added = await catchUp(store, index, scan, () => closing);
-    if (closing) return;
-    if (full) index.setMeta("full-scan", "0");
-    index.clearPending(lastToken);
-    catchingUp = false;
-    // A new, empty store has nothing to report.
-    if (added > 0) {
-      const what = full ? "rebuilt the search index from the sidecars" : "caught up the search index";
-      log(`${what}: ${added} versions added in ${Math.round(performance.now() - started)} ms`);
-    }
-  })();
-  caughtUp.catch((error: unknown) => {
-    log(`the search index could not catch up: ${error instanceof Error ? error.message : String(error)}`);
-  });
+  let catchingUp = false;
+  let skipped: SkippedSidecar[] = [];
+  let caughtUp: Promise<void> = Promise.resolve();
 
-  const commits = groupCommit(index, log);
+  /** Makes `target` the index and starts catching it up with the store when it needs to. */
+  const use = (target: SearchIndex): void => {
+    index = target;
+    const uncleanElsewhere =
+      target.meta("state") === "open" && (boot === null || target.meta("boot") !== boot);
+    const full =
+      options.scan !== undefined && (target.fresh || target.meta("full-scan") === "1" || uncleanElsewhere);
+    if (full) target.setMeta("full-scan", "1");
+    const journal = target.pending();
+    const lastToken = journal.at(-1)?.token ?? 0;
+    target.setMeta("state", "open");
+    target.setMeta("boot", boot ?? "");
+    skipped = full ? [] : skippedOf(target);
+    catchingUp = full || journal.length > 0;
+    // Once `target` is replaced (found damaged) its catch-up stops and reports nothing.
+    const stale = (): boolean => closing || index !== target;
+    caughtUp = (async () => {
+      if (!catchingUp) return;
+      const started = performance.now();
+      const scan =
+        full && options.scan ? options.scan() : idsOf(store, new Set(journal.map((entry) => entry.id)));
+      const { added, skipped: found } = await catchUp(store, target, scan, stale);
+      if (stale()) return;
+      for (const bad of found)
+        log(`the search index left out ${sidecar(bad.id, bad.versionId)}: it ${bad.problem}`);
+      const key = (bad: SkippedSidecar): string => `${bad.id}/${bad.versionId}`;
+      const known = new Set(skipped.map(key));
+      skipped = [...skipped, ...found.filter((bad) => !known.has(key(bad)))];
+      target.setMeta("unindexed", JSON.stringify(skipped));
+      if (full) target.setMeta("full-scan", "0");
+      target.clearPending(lastToken);
+      catchingUp = false;
+      // A new, empty store has nothing to report.
+      if (added > 0 || found.length > 0) {
+        const what = full ? "rebuilt the search index from the sidecars" : "caught up the search index";
+        const left =
+          found.length > 0
+            ? `; ${found.length} sidecar(s) could not be indexed (fhirbin verify lists them)`
+            : "";
+        log(`${what}: ${added} versions added in ${Math.round(performance.now() - started)} ms${left}`);
+      }
+    })();
+    caughtUp.catch((error: unknown) => {
+      if (stale()) return;
+      if (!recover(error)) log(`the search index could not catch up: ${describe(error)}`);
+    });
+  };
+
+  /**
+   * Replaces the index when `error` says SQLite found it damaged: the file is moved aside and a new index
+   * rebuilt from the sidecars, the truth. False when `error` is something else (or there are no sidecars
+   * to rebuild from: the in-memory driver).
+   */
+  const recover = (error: unknown): boolean => {
+    if (!isDamage(error) || !options.scan || closing) return false;
+    const damaged = index;
+    log(
+      `the search index ${damaged.path} is damaged (${describe(error)}): moved aside to ` +
+        `${damaged.path}.damaged; rebuilding it from the sidecars`,
+    );
+    try {
+      use(damaged.replace());
+    } catch (failure) {
+      // No new index (the directory is not writable, say): searches fail and /readyz stays 503.
+      log(`the search index could not be recreated: ${describe(failure)}`);
+      return false;
+    }
+    return true;
+  };
+
+  if (first.damage !== null) {
+    log(
+      `the search index ${first.path} could not be used (${first.damage}): moved aside to ` +
+        `${first.path}.damaged; rebuilding it from the sidecars`,
+    );
+  }
+  try {
+    use(first);
+  } catch (error) {
+    if (!recover(error)) throw error;
+  }
+
+  const commits = groupCommit(() => index, log, recover);
   const rereads = new Set<Promise<void>>();
   /** Settles a journalled write that failed: re-reads the id in case it committed before failing. */
-  const settleFailed = (token: number, id: string, error: unknown): void => {
+  const settleFailed = (token: Token, id: string, error: unknown): void => {
     // 412 and 413 are decided before anything is committed.
     if (error instanceof FhirError && (error.status === 412 || error.status === 413)) {
       commits.settle(token, null);
@@ -203,8 +349,35 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     get catchingUp() {
       return catchingUp;
     },
+    get unindexed() {
+      return skipped.length;
+    },
     ready: () => caughtUp,
     cursorKey,
+    searchable(): boolean {
+      if (catchingUp) return false;
+      try {
+        // The newest row: a read of the file, cheap whatever its size.
+        index.snapshot();
+        return true;
+      } catch (error) {
+        if (!recover(error)) throw error;
+        return false;
+      }
+    },
+    readIndex<T>(read: () => T): T {
+      try {
+        return read();
+      } catch (error) {
+        if (!recover(error)) throw error;
+        throw new FhirError(
+          503,
+          "transient",
+          "The search index was found damaged and is being rebuilt from the stored documents; try again shortly",
+          { "retry-after": REBUILD_RETRY_AFTER_S },
+        );
+      }
+    },
     current: (id) => store.current(id),
     peek: (id) => store.peek(id),
     version: (id, versionId) => store.version(id, versionId),
@@ -226,6 +399,7 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
     writable: () => store.writable(),
     async close(): Promise<void> {
       closing = true;
+      // The catch-up of the index in use (a replaced one's stops by itself).
       await caughtUp.catch(() => {});
       await Promise.all(rereads);
       commits.sync();
@@ -240,9 +414,15 @@ export function withIndex(store: Store, index: SearchIndex, options: IndexOption
   };
 }
 
+/** A journal entry's token, with the index it was written to (tokens of a replaced index mean nothing). */
+interface Token {
+  n: number;
+  index: SearchIndex;
+}
+
 /** A write's entry in the journal: its token once committed, and a way to wait for that commit. */
 interface JournalEntry {
-  token: Promise<number>;
+  token: Promise<Token>;
   /** Resolves once the entry is committed (committing the queue if it is not yet); rejects if it failed. */
   begun: () => Promise<void>;
 }
@@ -252,7 +432,7 @@ interface GroupCommit {
   /** Queues the journal entry of a write about to happen to `id`. */
   begin(id: string): JournalEntry;
   /** Queues the settling of a journalled write: its version recorded, its entry removed. */
-  settle(token: number, record: VersionRecord | null): void;
+  settle(token: Token, record: VersionRecord | null): void;
   /** Commits everything queued, in one transaction. */
   sync(): void;
 }
@@ -267,23 +447,36 @@ const SETTLE_DELAY_MS = 50;
  * of the index commits them first, so a search after an answer always finds the version answered. One
  * transaction per write was a good part of a small create's CPU time (issue 8).
  */
-function groupCommit(index: SearchIndex, log: (line: string) => void): GroupCommit {
-  let begins: { id: string; resolve: (token: number) => void; reject: (error: unknown) => void }[] = [];
-  let settles: Settled[] = [];
+function groupCommit(
+  current: () => SearchIndex,
+  log: (line: string) => void,
+  recover: (error: unknown) => boolean,
+): GroupCommit {
+  let begins: { id: string; resolve: (token: Token) => void; reject: (error: unknown) => void }[] = [];
+  let settles: { token: Token; record: VersionRecord | null }[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
 
-  const commit = (starting: typeof begins, settling: Settled[]): void => {
+  const commit = (starting: typeof begins, settling: typeof settles, retried = false): void => {
+    const index = current();
     try {
       const tokens = index.journal(
         starting.map((b) => b.id),
-        settling,
+        // The version of a write journalled in a replaced index is still recorded; its entry went with it.
+        settling.map(
+          ({ token, record }): Settled => ({ token: token.index === index ? token.n : null, record }),
+        ),
       );
-      for (const [i, b] of starting.entries()) b.resolve(tokens[i] as number);
+      for (const [i, b] of starting.entries()) b.resolve({ n: tokens[i] as number, index });
     } catch (error) {
+      // A damaged index is replaced by a new one being rebuilt: the same commit goes there.
+      if (!retried && recover(error)) {
+        commit(starting, settling, true);
+        return;
+      }
       // Each half alone: a settle that cannot be written must not refuse new writes, nor the reverse.
       if (starting.length > 0 && settling.length > 0) {
-        commit(starting, []);
-        commit([], settling);
+        commit(starting, [], true);
+        commit([], settling, true);
         return;
       }
       for (const b of starting) b.reject(refusal(error));
@@ -316,7 +509,7 @@ function groupCommit(index: SearchIndex, log: (line: string) => void): GroupComm
   return {
     begin(id) {
       let committed = false;
-      const token = new Promise<number>((resolve, reject) => {
+      const token = new Promise<Token>((resolve, reject) => {
         begins.push({
           id,
           resolve: (value) => {
@@ -357,6 +550,11 @@ function refusal(error: unknown): unknown {
   }
   if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_IOERR") || code === "SQLITE_CANTOPEN") {
     return new FhirError(503, "transient", "The store is not writable at the moment");
+  }
+  if (isDamage(error)) {
+    return new FhirError(503, "transient", "The search index is damaged; the write was not stored", {
+      "retry-after": REBUILD_RETRY_AFTER_S,
+    });
   }
   return error;
 }

@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { BinaryHeader } from "../fhir/binary.ts";
 import type { HistoryRecord } from "../fhir/bundle.ts";
-import type { PageLinks, SearchPage } from "../fhir/search-bundle.ts";
+import type { PageLinks, SearchPage, SearchWarning } from "../fhir/search-bundle.ts";
 import {
   type Cursor,
   decodeCursor,
@@ -154,13 +154,25 @@ export function searchPage(
     to: params.lastUpdated.to,
     securityContext,
   };
-  const warnings = params.ignored.map(
-    (name) => `The search parameter ${name} is not supported and was ignored`,
-  );
+  const warnings: SearchWarning[] = params.ignored.map((name) => ({
+    code: "not-supported",
+    diagnostics: `The search parameter ${name} is not supported and was ignored`,
+  }));
   if (store.catchingUp) {
-    warnings.push(
-      "The search index is catching up with writes made before an unclean stop: results may be incomplete",
-    );
+    warnings.push({
+      code: "incomplete",
+      diagnostics:
+        "The search index is catching up with the stored documents (after an unclean stop, or being rebuilt): " +
+        "results may be incomplete",
+    });
+  }
+  if (store.unindexed > 0) {
+    warnings.push({
+      code: "incomplete",
+      diagnostics:
+        `${store.unindexed} stored sidecar(s) could not be indexed (damaged or unreadable): results may be ` +
+        "incomplete; `fhirbin verify` lists them",
+    });
   }
   // A patient's cursors page only that patient's searches.
   const seal = cursorSeal(store, `search ${securityContext ?? "*"}`);

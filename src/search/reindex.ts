@@ -7,13 +7,15 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createFsStore } from "../store/fs.ts";
 import { StoreOpenError } from "../store/types.ts";
-import { scanIds } from "./fs-scan.ts";
-import { catchUp } from "./indexed-store.ts";
+import { scanIds, sidecarPathIn } from "./fs-scan.ts";
+import { catchUp, type SkippedSidecar } from "./indexed-store.ts";
 import { INDEX_FILE, removeIndexFiles, SearchIndex } from "./search-index.ts";
 
 /** What a rebuild found. */
 export interface ReindexResult {
   versions: number;
+  /** The sidecars left out (not JSON, not a version record, unreadable). */
+  skipped: SkippedSidecar[];
   elapsedMs: number;
   indexBytes: number;
 }
@@ -29,11 +31,17 @@ export async function reindex(dataDir: string): Promise<ReindexResult> {
     try {
       // Until the rebuild completes, a server start would rebuild again rather than trust a partial index.
       index.setMeta("full-scan", "1");
-      const versions = await catchUp(store, index, scanIds(dataDir), () => false, 1024);
+      const { added, skipped } = await catchUp(store, index, scanIds(dataDir), () => false, 1024);
+      index.setMeta("unindexed", JSON.stringify(skipped));
       index.analyse();
       index.setMeta("full-scan", "0");
       index.setMeta("state", "clean");
-      return { versions, elapsedMs: performance.now() - started, indexBytes: index.sizeOnDisk() };
+      return {
+        versions: added,
+        skipped,
+        elapsedMs: performance.now() - started,
+        indexBytes: index.sizeOnDisk(),
+      };
     } finally {
       index.close();
     }
@@ -69,10 +77,16 @@ export async function runReindex(
     return 1;
   }
   try {
-    const { versions, elapsedMs, indexBytes } = await reindex(dataDir);
+    const { versions, skipped, elapsedMs, indexBytes } = await reindex(dataDir);
+    const sidecar = sidecarPathIn(dataDir);
+    for (const bad of skipped)
+      io.err(`fhirbin reindex: left out ${sidecar(bad.id, bad.versionId)}: it ${bad.problem}`);
     io.out(
       `reindexed ${dataDir}: ${versions} versions in ${(elapsedMs / 1000).toFixed(1)} s, ` +
-        `index ${(indexBytes / 2 ** 20).toFixed(1)} MiB`,
+        `index ${(indexBytes / 2 ** 20).toFixed(1)} MiB` +
+        (skipped.length > 0
+          ? `; ${skipped.length} sidecar(s) could not be indexed (fhirbin verify lists them)`
+          : ""),
     );
     return 0;
   } catch (error) {

@@ -14,7 +14,7 @@
  * partial days at the ends of a `_lastUpdated` range, whatever the size of the store.
  */
 import { Database } from "bun:sqlite";
-import { rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import type { HistoryRecord } from "../fhir/bundle.ts";
 import { normaliseContentType, type SearchSort, type TypeMatch } from "../fhir/search-params.ts";
 import type { VersionRecord } from "../store/types.ts";
@@ -54,9 +54,12 @@ CREATE TABLE tally (k INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL
 /** A version as the index returns it: what a Bundle entry shows, with its place in the index. */
 export type IndexedVersion = HistoryRecord & { seq: number; ts: number };
 
-/** A journalled write that is over: its token, and the version it committed (null when none). */
+/**
+ * A journalled write that is over: its token (null when journalled in an index since replaced), and the
+ * version it committed (null when none).
+ */
 export interface Settled {
-  token: number;
+  token: number | null;
   record: VersionRecord | null;
 }
 
@@ -110,10 +113,15 @@ export class SearchIndex {
   readonly #names = new Map<number, string>();
   /** True when the database was created by this open (none existed, or it was unusable). */
   readonly fresh: boolean;
+  /** Why the index file found by this open was unusable (what SQLite said), or null. */
+  readonly damage: string | null;
+  readonly #path: string;
 
-  private constructor(db: Database, fresh: boolean) {
+  private constructor(db: Database, path: string, fresh: boolean, damage: string | null) {
     this.#db = db;
+    this.#path = path;
     this.fresh = fresh;
+    this.damage = damage;
     for (const { cid, name } of db.query("SELECT cid, name FROM ctype").all() as {
       cid: number;
       name: string;
@@ -124,31 +132,56 @@ export class SearchIndex {
   }
 
   /**
-   * Opens the index at `path` (`:memory:` for the in-memory driver). An index that is missing, of another
-   * schema version or unreadable is recreated empty, and `fresh` tells the caller to rebuild it.
+   * Opens the index at `path` (`:memory:` for the in-memory driver). An index of another schema version is
+   * recreated empty; one that SQLite cannot open or read (`damage` says why) is moved aside to
+   * `<path>.damaged` first. Either way `fresh` tells the caller to rebuild it. No `PRAGMA quick_check`: it
+   * reads the whole file, and a start after a clean stop must not grow with the store; damage found later
+   * is handled by the caller (see `replace`).
    */
   static open(path: string): SearchIndex {
-    if (path !== ":memory:") {
+    let damage: string | null = null;
+    if (path !== ":memory:" && existsSync(path)) {
       let db: Database | null = null;
       try {
         db = connect(path);
         const version = db.query("SELECT value FROM meta WHERE key = 'schema'").get() as {
           value: string;
         } | null;
-        if (version?.value === SCHEMA_VERSION) return new SearchIndex(db, false);
-      } catch {
-        // Missing tables (a new file) or a damaged file: either way, start again from the sidecars.
+        if (version?.value === SCHEMA_VERSION) return new SearchIndex(db, path, false, null);
+        db.close();
+        removeIndexFiles(path);
+      } catch (error) {
+        db?.close();
+        damage = error instanceof Error ? error.message : String(error);
+        moveAside(path);
       }
-      // Closed before the files go: Windows cannot remove a file that is still open.
-      db?.close();
-      removeIndexFiles(path);
     }
     const db = connect(path);
     db.transaction(() => {
       db.run(SCHEMA);
       db.run("INSERT INTO meta (key, value) VALUES ('schema', ?)", [SCHEMA_VERSION]);
     })();
-    return new SearchIndex(db, true);
+    return new SearchIndex(db, path, true, damage);
+  }
+
+  /**
+   * Gives up this index because SQLite found it damaged while in use: closes it, moves its file aside to
+   * `<path>.damaged` and opens a new, empty index in its place, to be rebuilt from the sidecars.
+   */
+  replace(): SearchIndex {
+    // Closing may try to checkpoint into the damaged file; whatever it says, the file goes.
+    try {
+      this.#db.close();
+    } catch {
+      // Nothing to keep from a damaged file.
+    }
+    if (this.#path !== ":memory:") moveAside(this.#path);
+    return SearchIndex.open(this.#path);
+  }
+
+  /** Where the index lives (`:memory:` for the in-memory driver). */
+  get path(): string {
+    return this.#path;
   }
 
   /** A value of the meta table (state, boot id, flags), or null. */
@@ -169,7 +202,7 @@ export class SearchIndex {
     return this.#db.transaction(() => {
       for (const { token, record } of settled) {
         if (record) this.#record(record);
-        this.#db.query("DELETE FROM pending WHERE token = ?").run(token);
+        if (token !== null) this.#db.query("DELETE FROM pending WHERE token = ?").run(token);
       }
       const insert = this.#db.query("INSERT INTO pending (id) VALUES (?)");
       return begun.map((id) => Number(insert.run(id).lastInsertRowid));
@@ -507,6 +540,16 @@ function connect(path: string): Database {
   db.run("PRAGMA synchronous = NORMAL");
   db.run("PRAGMA busy_timeout = 5000");
   return db;
+}
+
+/** Keeps a damaged index database as `<path>.damaged` (replacing an earlier one) and removes its WAL. */
+function moveAside(path: string): void {
+  try {
+    renameSync(path, `${path}.damaged`);
+  } catch {
+    // Unreadable or already gone: removing it is all that matters.
+  }
+  removeIndexFiles(path);
 }
 
 /** Removes an index database with its WAL and shared-memory files. */

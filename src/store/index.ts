@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { loadOrCreateSecret } from "../auth-token.ts";
 // Search (issue 6): every store is wrapped with its search index.
-import { scanIds } from "../search/fs-scan.ts";
+import { scanIds, sidecarPathIn } from "../search/fs-scan.ts";
 import { type IndexedStore, withIndex } from "../search/indexed-store.ts";
 import { INDEX_FILE, SearchIndex } from "../search/search-index.ts";
 import { createFsStore } from "./fs.ts";
@@ -29,7 +29,12 @@ export async function createStore(
     if (secret.length < 32)
       throw new StoreOpenError(`${cursorKey} is damaged; remove it (paging links then restart)`);
     const index = SearchIndex.open(join(location, INDEX_FILE));
-    return withIndex(store, index, { ...options, scan: () => scanIds(location), cursorSecret: secret });
+    return withIndex(store, index, {
+      ...options,
+      scan: () => scanIds(location),
+      sidecar: sidecarPathIn(location),
+      cursorSecret: secret,
+    });
   } catch (error) {
     await store.close();
     throw error;

@@ -317,10 +317,19 @@ function shapeProblem(
   fan: string,
   encoded: string,
 ): string | null {
-  const { id, lastUpdated } = record;
+  const { id } = record;
   if (typeof id !== "string" || !isValidId(id)) return `has no valid id (${JSON.stringify(id)})`;
   if (fanOf(id) !== fan || encodeId(id) !== encoded)
     return `belongs to id ${JSON.stringify(id)}, whose sidecars are ${fanOf(id)}/${encodeId(id)}.<n>.json`;
+  return recordProblem(record, versionId);
+}
+
+/**
+ * The first thing wrong with a parsed sidecar's fields for version `versionId` (its id aside), or null:
+ * also what keeps a sidecar out of the search index.
+ */
+export function recordProblem(record: Readonly<Record<string, unknown>>, versionId: number): string | null {
+  const { lastUpdated } = record;
   if (record.versionId !== versionId)
     return `has versionId ${JSON.stringify(record.versionId)}, the file name says ${versionId}`;
   if (typeof lastUpdated !== "string" || Number.isNaN(Date.parse(lastUpdated)))
