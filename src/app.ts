@@ -8,6 +8,7 @@ import { wrappedLimit } from "./http/body.ts";
 import { docsRoutes } from "./http/docs.ts";
 import { errorHandler, errorResponse } from "./http/errors.ts";
 import { hotReadRoutes } from "./http/hot-read.ts";
+import { connectionGuard, createConnectionGuard } from "./http/limits.ts";
 import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
 import { countingStore, createMetrics, type Metrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
@@ -47,7 +48,8 @@ export function createApp({
   const checks = indexed ? { searchIndex: () => !indexed.catchingUp, ...ready } : ready;
   const { basePath } = config;
   const observer = createObserver({ format: config.logFormat, log, metrics, basePath, audit });
-  const binary = binaryInteractions({ config, store });
+  const guard = createConnectionGuard(config);
+  const binary = binaryInteractions({ config, store, guard });
   return new Elysia({
     name: "fhirbin",
     serve: {
@@ -56,7 +58,8 @@ export function createApp({
       // fhirbin enforces the size limit itself while streaming, with an OperationOutcome; Bun's own cap
       // (128 MiB by default) only has to stay out of the way.
       maxRequestBodySize: wrappedLimit(config.maxSize) * 2,
-      // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time).
+      // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time);
+      // a body that stops is dropped by limits.ts instead.
       idleTimeout: 0,
       // Merged over the routes Elysia gives Bun's router, so these win for their methods (issue 8).
       routes: hotReadRoutes({
@@ -64,11 +67,13 @@ export function createApp({
         binary,
         observer,
         cors: corsOnResponse(config.corsOrigins),
+        guard,
         renderError: (error, request) => errorResponse(error, request, config.fhirVersion, log),
       }),
     },
   })
     .use(requestObserver(observer))
+    .use(connectionGuard(guard))
     .use(corsPolicy(config.corsOrigins))
     .use(errorHandler(config.fhirVersion, log))
     .use(opsRoutes({ store, metrics, ...(checks ? { checks } : {}) }))

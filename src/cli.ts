@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
-import { type Config, ConfigError, loadConfig, SERVE_OPTIONS } from "./config.ts";
+import { type Config, ConfigError, loadConfig, parseDuration, SERVE_OPTIONS } from "./config.ts";
 import { collectWhenIdle } from "./gc.ts";
 import { createMetrics } from "./http/ops.ts";
 import { linesPerTurn } from "./lines.ts";
@@ -331,14 +331,6 @@ function terminalProgress(): { show: (progress: VerifyProgress) => void; clear: 
       if (shown) process.stderr.write("\r\x1b[K");
     },
   };
-}
-
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
-
-/** Parses `0s`, `90s`, `30m`, `1h`, `2d` into milliseconds; null when malformed. */
-export function parseDuration(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  return match ? Number(match[1]) * (DURATION_UNITS[match[2] as string] as number) : null;
 }
 
 function parsePercent(text: string): number | null {
