@@ -61,6 +61,9 @@ export function createApp({
       // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time);
       // a body that stops is dropped by limits.ts instead.
       idleTimeout: 0,
+      // Elysia's Bun adapter asks for SO_REUSEPORT, with which a second server on the port starts silently
+      // and the kernel spreads connections over both: a port in use must fail the start instead.
+      reusePort: false,
       // Merged over the routes Elysia gives Bun's router, so these win for their methods (issue 8).
       routes: hotReadRoutes({
         basePath,

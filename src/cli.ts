@@ -12,6 +12,7 @@ import { linesPerTurn } from "./lines.ts";
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
 import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
 import { seedStore } from "./seed.ts";
+import { isCode } from "./store/fs-durable.ts";
 import { createStore } from "./store/index.ts";
 import { StoreOpenError } from "./store/types.ts";
 import {
@@ -161,9 +162,13 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
         // HTTPS served directly by Bun.serve when --tls-cert and --tls-key are given.
         ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
       });
-    } catch {
+    } catch (error) {
       throw new StartError(
-        `cannot listen on ${config.host}:${config.port}: is the port in use or the address wrong?`,
+        `cannot listen on ${config.host}:${config.port}: ${
+          isCode(error, "EADDRINUSE")
+            ? `port ${config.port} is in use (by another fhirbin or another program)`
+            : "is the address wrong?"
+        }`,
       );
     }
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
