@@ -84,6 +84,8 @@ export function createApp({
     .use(webRoutes(config))
     .use(metadataRoutes(config))
     .use(smartRoutes(config))
-    .use(indexed ? searchRoutes({ config, store: indexed }) : new Elysia({ name: "fhirbin-no-search" }))
+    .use(
+      indexed ? searchRoutes({ config, store: indexed, guard }) : new Elysia({ name: "fhirbin-no-search" }),
+    )
     .use(binaryRoutes(basePath, binary));
 }

@@ -190,6 +190,22 @@ describe("--body-timeout", () => {
     expect(storedFiles(server.dataDir)).toEqual({ sidecars: [], temps: [] });
   });
 
+  test("a POST _search whose form stops sending is dropped with 408", async () => {
+    await using server = await startServer({ args: ["--body-timeout", "300ms"] });
+    using client = new RawClient(server);
+    client.write(
+      "POST /fhir/Binary/_search HTTP/1.1\r\nhost: localhost\r\n" +
+        `authorization: ${AUTH.authorization}\r\ncontent-type: application/x-www-form-urlencoded\r\n` +
+        "content-length: 1000\r\n\r\n_count=",
+    );
+    const head = await client.head();
+    expect({ status: head.status, connection: head.headers.get("connection") }).toEqual({
+      status: 408,
+      connection: "close",
+    });
+    await client.waitClosed("after the 408");
+  });
+
   test("an upload that keeps sending outlasts the timeout: it is progress that counts", async () => {
     await using server = await startServer({ args: ["--body-timeout", "300ms"] });
     using client = new RawClient(server);
