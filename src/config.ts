@@ -178,7 +178,7 @@ export const SERVE_OPTIONS = {
     type: "string",
     env: "FHIRBIN_MAX_IN_FLIGHT",
     value: "N",
-    help: "requests served at once, more get 503 (default min(1024, open-file limit / 2))",
+    help: "requests served at once, more get 503 (default min(1024, open-file limit / 4))",
   },
   "body-timeout": {
     type: "string",
@@ -222,8 +222,9 @@ export function parseDuration(text: string): number | null {
 }
 
 /**
- * The default of `--max-in-flight`: half the process's open-file limit (each request may hold a socket and
- * a file or two of the store), at most 1024. Linux tells it in /proc/self/limits; 1024 elsewhere.
+ * The default of `--max-in-flight`: a quarter of the process's open-file limit, at most 1024. An upload in
+ * flight holds its socket, its content's temp file and then its sidecar's, and the store needs files of its
+ * own. Linux tells the limit in /proc/self/limits; elsewhere the default is 1024.
  */
 export function defaultMaxInFlight(): number {
   let limits = "";
@@ -233,7 +234,7 @@ export function defaultMaxInFlight(): number {
     return 1024;
   }
   const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
-  return Number.isSafeInteger(soft) && soft > 0 ? Math.max(1, Math.min(1024, Math.floor(soft / 2))) : 1024;
+  return Number.isSafeInteger(soft) && soft > 0 ? Math.max(1, Math.min(1024, Math.floor(soft / 4))) : 1024;
 }
 
 // RFC 6750 section 2.1 b64token, the characters a bearer token may use.
