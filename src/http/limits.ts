@@ -37,6 +37,7 @@ export function createConnectionGuard({
     "transient",
     `No part of the request body arrived for ${bodyTimeoutMs / 1000} s; nothing was stored`,
   );
+  // Nobody receives this answer; the request log and the metrics show it.
   const gone = new FhirError(
     400,
     "transient",
@@ -45,9 +46,9 @@ export function createConnectionGuard({
 
   /**
    * True when the answer must close the connection. RFC 9112 section 9.3: "A server MUST read the entire
-   * request message body or close the connection after sending its response, since otherwise the remaining
-   * data on a persistent connection would be misinterpreted as the next request." An error may come before
-   * the body was read (401, 403, 413, 415...), and the body of a method that takes none is never read.
+   * request message body or close the connection after sending its response; otherwise, the remaining data
+   * on a persistent connection would be misinterpreted as the next request." An error may come before the
+   * body was read (401, 403, 413, 415...), and the body of a method that takes none is never read.
    */
   const mustClose = (request: Request, status: number): boolean =>
     declaresBody(request) && (status >= 400 || !BODY_METHODS.has(request.method));
