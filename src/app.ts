@@ -9,6 +9,7 @@ import { wrappedLimit } from "./http/body.ts";
 import { docsRoutes } from "./http/docs.ts";
 import { errorHandler, errorResponse } from "./http/errors.ts";
 import { hotReadRoutes } from "./http/hot-read.ts";
+import { connectionGuard, createConnectionGuard } from "./http/limits.ts";
 import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
 import { countingStore, createMetrics, type Metrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
@@ -62,7 +63,8 @@ export function createApp({
       return response;
     },
   });
-  const binary = binaryInteractions({ config, store });
+  const guard = createConnectionGuard(config);
+  const binary = binaryInteractions({ config, store, guard });
   return new Elysia({
     name: "fhirbin",
     serve: {
@@ -71,19 +73,25 @@ export function createApp({
       // fhirbin enforces the size limit itself while streaming, with an OperationOutcome; Bun's own cap
       // (128 MiB by default) only has to stay out of the way.
       maxRequestBodySize: wrappedLimit(config.maxSize) * 2,
-      // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time).
+      // Long uploads and downloads of large documents must not be cut off (idleTimeout counts handler time);
+      // a body that stops is dropped by limits.ts instead.
       idleTimeout: 0,
+      // Elysia's Bun adapter asks for SO_REUSEPORT, with which a second server on the port starts silently
+      // and the kernel spreads connections over both: a port in use must fail the start instead.
+      reusePort: false,
       // Merged over the routes Elysia gives Bun's router, so these win for their methods (issue 8).
       routes: hotReadRoutes({
         basePath,
         binary,
         observer,
         cors,
+        guard,
         renderError,
       }),
     },
   })
     .use(requestObserver(observer))
+    .use(connectionGuard(guard))
     .use(corsPolicy(config.corsOrigins))
     .use(hostPolicy())
     .use(errorHandler(config.fhirVersion, log))
@@ -92,6 +100,8 @@ export function createApp({
     .use(webRoutes(config))
     .use(metadataRoutes(config))
     .use(smartRoutes(config))
-    .use(indexed ? searchRoutes({ config, store: indexed }) : new Elysia({ name: "fhirbin-no-search" }))
+    .use(
+      indexed ? searchRoutes({ config, store: indexed, guard }) : new Elysia({ name: "fhirbin-no-search" }),
+    )
     .use(binaryRoutes(basePath, binary));
 }

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
-import { type Config, ConfigError, loadConfig, SERVE_OPTIONS } from "./config.ts";
+import { type Config, ConfigError, loadConfig, parseDuration, SERVE_OPTIONS } from "./config.ts";
 import { collectWhenIdle } from "./gc.ts";
 import { createMetrics } from "./http/ops.ts";
 import { linesPerTurn } from "./lines.ts";
@@ -12,6 +12,7 @@ import { linesPerTurn } from "./lines.ts";
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
 import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
 import { seedStore } from "./seed.ts";
+import { isCode } from "./store/fs-durable.ts";
 import { createStore } from "./store/index.ts";
 import { StoreOpenError } from "./store/types.ts";
 import {
@@ -170,9 +171,13 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
         // HTTPS served directly by Bun.serve when --tls-cert and --tls-key are given.
         ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
       });
-    } catch {
+    } catch (error) {
       throw new StartError(
-        `cannot listen on ${config.host}:${config.port}: is the port in use or the address wrong?`,
+        `cannot listen on ${config.host}:${config.port}: ${
+          isCode(error, "EADDRINUSE")
+            ? `port ${config.port} is in use (by another fhirbin or another program)`
+            : "is the address wrong?"
+        }`,
       );
     }
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -340,14 +345,6 @@ function terminalProgress(): { show: (progress: VerifyProgress) => void; clear: 
       if (shown) process.stderr.write("\r\x1b[K");
     },
   };
-}
-
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
-
-/** Parses `0s`, `90s`, `30m`, `1h`, `2d` into milliseconds; null when malformed. */
-export function parseDuration(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  return match ? Number(match[1]) * (DURATION_UNITS[match[2] as string] as number) : null;
 }
 
 function parsePercent(text: string): number | null {

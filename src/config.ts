@@ -36,6 +36,10 @@ export interface Config {
   seedDir: string | null;
   /** The request log on stderr: one line per request, as text or JSON, or none. */
   logFormat: LogFormat;
+  /** Requests served at once; more are answered 503 at the door so they cannot starve the store of files. */
+  maxInFlight: number;
+  /** How long a request body may send nothing before the request is dropped, in milliseconds. */
+  bodyTimeoutMs: number;
 }
 
 /** The formats of the request log (`--log-format`). */
@@ -170,6 +174,18 @@ export const SERVE_OPTIONS = {
     value: "text|json|off",
     help: "request log on stderr, one line per request (default text)",
   },
+  "max-in-flight": {
+    type: "string",
+    env: "FHIRBIN_MAX_IN_FLIGHT",
+    value: "N",
+    help: "requests served at once, more get 503 (default min(1024, open-file limit / 4))",
+  },
+  "body-timeout": {
+    type: "string",
+    env: "FHIRBIN_BODY_TIMEOUT",
+    value: "DURATION",
+    help: "drop an upload that sends nothing for this long (default 60s; 30s, 2m)",
+  },
 } as const;
 
 type OptionName = keyof typeof SERVE_OPTIONS;
@@ -195,6 +211,30 @@ export function parseSize(value: string): number | null {
   if (!match || unit === undefined) return null;
   const bytes = Math.floor(Number(match[1]) * unit);
   return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
+
+/** Parses `0s`, `90s`, `30m`, `1h`, `2d` into milliseconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  return match ? Number(match[1]) * (DURATION_UNITS[match[2] as string] as number) : null;
+}
+
+/**
+ * The default of `--max-in-flight`: a quarter of the process's open-file limit, at most 1024. An upload in
+ * flight holds its socket, its content's temp file and then its sidecar's, and the store needs files of its
+ * own. Linux tells the limit in /proc/self/limits; elsewhere the default is 1024.
+ */
+export function defaultMaxInFlight(): number {
+  let limits = "";
+  try {
+    limits = readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return 1024;
+  }
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+  return Number.isSafeInteger(soft) && soft > 0 ? Math.max(1, Math.min(1024, Math.floor(soft / 4))) : 1024;
 }
 
 // RFC 6750 section 2.1 b64token, the characters a bearer token may use.
@@ -304,6 +344,20 @@ export function loadConfig(
   if (logFormat !== "text" && logFormat !== "json" && logFormat !== "off")
     problems.push(`${source("log-format")}: ${JSON.stringify(logFormat)} must be text, json or off`);
 
+  const maxInFlightText = pick("max-in-flight");
+  const maxInFlight = maxInFlightText === undefined ? defaultMaxInFlight() : Number(maxInFlightText);
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
+    problems.push(
+      `${source("max-in-flight")}: ${JSON.stringify(maxInFlightText)} must be a whole number >= 1`,
+    );
+
+  const bodyTimeoutText = pick("body-timeout") ?? "60s";
+  const bodyTimeoutMs = parseDuration(bodyTimeoutText);
+  if (bodyTimeoutMs === null || bodyTimeoutMs < 1)
+    problems.push(
+      `${source("body-timeout")}: ${JSON.stringify(bodyTimeoutText)} must be a duration like 60s`,
+    );
+
   const scopedTokens = loadTokenFile(pick("token-file"), source("token-file"), problems);
   const jwt = loadJwtSettings(pick, source, problems);
 
@@ -364,6 +418,8 @@ export function loadConfig(
     auth: authText === "on",
     seedDir: pick("seed") ?? null,
     logFormat: logFormat as LogFormat,
+    maxInFlight,
+    bodyTimeoutMs: bodyTimeoutMs as number,
   });
 }
 

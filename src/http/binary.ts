@@ -27,6 +27,7 @@ import {
   parseIfMatch,
   parseRange,
 } from "./conditional.ts";
+import type { ConnectionGuard } from "./limits.ts";
 import { fhirContentType, forMethod, nativeHeaders, resourceResponse, versionHeaders } from "./respond.ts";
 
 /** Largest content wrapped as FHIR in memory (8 MiB: GP Connect's 5 MB wrapped documents fit). */
@@ -51,7 +52,15 @@ function methodNotAllowed(allow: string): never {
 export type BinaryInteractions = ReturnType<typeof binaryInteractions>;
 
 /** Builds the Binary interactions over a store. */
-export function binaryInteractions({ config, store }: { config: Config; store: Store }) {
+export function binaryInteractions({
+  config,
+  store,
+  guard,
+}: {
+  config: Config;
+  store: Store;
+  guard: ConnectionGuard;
+}) {
   const authenticate = createAuthenticator(config);
   const baseOf = baseUrlOf(config);
   // The read path is hot: the query is sliced from request.url rather than parsed with new URL() each time.
@@ -248,7 +257,11 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       authorize(await store.current(id));
     }
     const format = resourceFormat(request);
-    const input = await readWriteInput(request, config.maxSize, id);
+    const input = await readWriteInput(
+      { headers: request.headers, body: guard.body(request) },
+      config.maxSize,
+      id,
+    );
     const settle = input.metadataAfterBody;
     if (!settle) requireAllowedType(input.contentType);
     if (permission === "patient-only" && !settle) requireOwnContext(principal, input.securityContext);

@@ -16,7 +16,7 @@ export function wrappedLimit(maxSize: number): number {
 }
 
 /** Decodes `Content-Encoding: gzip | deflate` while streaming; 415 for any other coding. */
-function decoded(request: Request): ReadableStream<Uint8Array> | null {
+function decoded(request: Pick<Request, "headers" | "body">): ReadableStream<Uint8Array> | null {
   const coding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   const body = request.body;
   if (coding === "identity" || coding === "") return body;
@@ -177,7 +177,7 @@ async function readFhirBody(
  * is unwrapped, anything else is stored as sent.
  */
 export async function readWriteInput(
-  request: Request,
+  request: Pick<Request, "headers" | "body">,
   maxSize: number,
   urlId: string | null,
 ): Promise<WriteInput> {

@@ -7,6 +7,7 @@
 import type { BunRequest, Server } from "bun";
 import type { Principal } from "../security/scopes.ts";
 import type { BinaryInteractions } from "./binary.ts";
+import type { ConnectionGuard } from "./limits.ts";
 import type { Observer } from "./logging.ts";
 
 /** Bun `routes` entries for the reads of one FHIR base path. */
@@ -15,6 +16,7 @@ export function hotReadRoutes({
   binary,
   observer,
   cors,
+  guard,
   renderError,
 }: {
   basePath: string;
@@ -22,6 +24,8 @@ export function hotReadRoutes({
   observer: Observer;
   /** Adds the CORS headers a request's origin gets (corsPolicy's, for a response built outside Elysia). */
   cors: (request: Request, response: Response) => void;
+  /** Admission and the Connection header, as the Elysia routes get them from limits.ts's plugin. */
+  guard: ConnectionGuard;
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
@@ -38,10 +42,12 @@ export function hotReadRoutes({
       // Answered once its audit event is appended: one write per turn of the event loop for all of them.
       const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
+        guard.settle(request, response);
         return observer.responded(observation, request, server, { route, params, principal }, response);
       };
       const fail = (error: unknown): Response | Promise<Response> => finish(renderError(error, request));
       try {
+        guard.admit(server);
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {
           return authenticated

@@ -14,6 +14,7 @@ import { historyPage, searchPage } from "../search/paging.ts";
 import type { Principal } from "../security/scopes.ts";
 import { createAuthenticator, insufficientScope, requirePermission } from "./auth.ts";
 import { baseUrlOf } from "./base-url.ts";
+import type { ConnectionGuard } from "./limits.ts";
 import { resourceResponse } from "./respond.ts";
 
 /** The largest form body of a `POST _search`: parameters, not documents. */
@@ -23,11 +24,14 @@ const MAX_FORM_BYTES = 64 * 1024;
  * Reads a `POST _search` body. R4 http.html#search: "the parameters are in the body with Content-Type
  * application/x-www-form-urlencoded"; an empty body needs no Content-Type.
  */
-async function readForm(request: Request): Promise<[string, string][]> {
+async function readForm(
+  request: Request,
+  body: ReadableStream<Uint8Array> | null,
+): Promise<[string, string][]> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  if (request.body) {
-    for await (const chunk of request.body) {
+  if (body) {
+    for await (const chunk of body) {
       size += chunk.byteLength;
       if (size > MAX_FORM_BYTES) {
         throw new FhirError(413, "too-long", `A search form is limited to ${MAX_FORM_BYTES} bytes`);
@@ -48,7 +52,15 @@ async function readForm(request: Request): Promise<[string, string][]> {
 }
 
 /** The search routes under the FHIR base path. */
-export function searchRoutes({ config, store }: { config: Config; store: IndexedStore }) {
+export function searchRoutes({
+  config,
+  store,
+  guard,
+}: {
+  config: Config;
+  store: IndexedStore;
+  guard: ConnectionGuard;
+}) {
   const authenticate = createAuthenticator(config);
   const baseOf = baseUrlOf(config);
   // "Entries are always FHIR Binary resources, never native": the Bundle is JSON unless XML is asked for.
@@ -82,7 +94,10 @@ export function searchRoutes({ config, store }: { config: Config; store: Indexed
       "/Binary/_search",
       async ({ request, principal }) =>
         // Parameters may be in both the URL and the body (R4 http.html#search).
-        search(request, principal, [...new URL(request.url).searchParams, ...(await readForm(request))]),
+        search(request, principal, [
+          ...new URL(request.url).searchParams,
+          ...(await readForm(request, guard.body(request))),
+        ]),
       { parse: "none" },
     )
     .get("/Binary/_history", ({ request, principal }) => {

@@ -32,6 +32,8 @@ const DOCUMENTED_OPTIONS = {
   auth: "FHIRBIN_AUTH",
   seed: "FHIRBIN_SEED",
   "log-format": "FHIRBIN_LOG_FORMAT",
+  "max-in-flight": "FHIRBIN_MAX_IN_FLIGHT",
+  "body-timeout": "FHIRBIN_BODY_TIMEOUT",
 };
 
 describe("help and version", () => {

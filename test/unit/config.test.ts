@@ -3,7 +3,7 @@
  * once with every problem reported together; frozen.
  */
 import { describe, expect, test } from "bun:test";
-import { type Config, ConfigError, loadConfig, parseSize } from "../../src/config.ts";
+import { type Config, ConfigError, defaultMaxInFlight, loadConfig, parseSize } from "../../src/config.ts";
 import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
 
 const TOKEN_A = "token-a-0123456789abcdef";
@@ -27,6 +27,8 @@ const DEFAULTS: Config = {
   auth: true,
   seedDir: null,
   logFormat: "text",
+  maxInFlight: defaultMaxInFlight(),
+  bodyTimeoutMs: 60_000,
 };
 
 /** The problems of the ConfigError `loadConfig` throws. */

@@ -13,7 +13,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { EXIT, parseDuration, runCli } from "../../../src/cli.ts";
+import { EXIT, runCli } from "../../../src/cli.ts";
+import { parseDuration } from "../../../src/config.ts";
 import { createFsStore } from "../../../src/store/fs.ts";
 import { layout } from "../../../src/store/fs-layout.ts";
 import type { StoredVersion } from "../../../src/store/types.ts";
