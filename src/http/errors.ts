@@ -10,10 +10,47 @@ import { toOperationOutcome } from "../fhir/outcome.ts";
 import type { FhirVersion } from "../fhir/version.ts";
 import { forMethod, resourceResponse } from "./respond.ts";
 
+/**
+ * Refuses a request whose URL is not absolute, before anything builds URLs from it: Bun hands an HTTP/1.0
+ * request without Host its bare path, and a CONNECT its authority (`host:port`). RFC 9112 section 3.2: "A
+ * server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that lacks a Host
+ * header field"; and section 3.2.3 keeps the authority-form for CONNECT to a proxy, which fhirbin is not.
+ */
+export function requireAbsoluteUrl(request: Request): void {
+  if (request.url.startsWith("http://") || request.url.startsWith("https://")) return;
+  throw request.method === "CONNECT"
+    ? new FhirError(400, "not-supported", "CONNECT is not supported: fhirbin is not a proxy")
+    : new FhirError(400, "required", "The request has no Host header (RFC 9112 section 3.2)");
+}
+
+/** The path and query of a request URL, absolute or not (then never thrown on). */
+function parsedUrl(request: Request): URL {
+  return URL.parse(request.url) ?? new URL(`http://invalid/${request.url.replace(/^\/+/, "")}`);
+}
+
+/**
+ * The FhirError an error stands for: itself; a 404 for Elysia's NOT_FOUND; a 400 when the request body failed
+ * because the client is gone (a disconnect, or chunked framing Bun refused and answered itself); null for an
+ * unexpected error. The body's read then fails with an AbortError and the request's signal is aborted.
+ */
+export function knownError(error: unknown, request: Request): FhirError | null {
+  if (error instanceof FhirError) return error;
+  if (notFound(error)) {
+    return new FhirError(404, "not-found", `No route for ${request.method} ${parsedUrl(request).pathname}`);
+  }
+  if (request.signal.aborted && error instanceof DOMException && error.name === "AbortError") {
+    return new FhirError(
+      400,
+      "structure",
+      "The request body was cut short: the client closed the connection",
+    );
+  }
+  return null;
+}
+
 /** FHIR when the request explicitly asked for FHIR (or sent FHIR), else JSON; never throws. */
 export function errorFormat(request: Request, fallback: FhirVersion): FhirFormat {
-  const url = new URL(request.url);
-  const format = url.searchParams.get("_format");
+  const format = parsedUrl(request).searchParams.get("_format");
   const accept = request.headers.get("accept");
   try {
     const chosen = negotiateBinary(format, accept, fallback);
@@ -31,14 +68,8 @@ export function errorResponse(
   fallback: FhirVersion,
   log: (line: string) => void,
 ) {
-  const known =
-    error instanceof FhirError
-      ? error
-      : notFound(error)
-        ? new FhirError(404, "not-found", `No route for ${request.method} ${new URL(request.url).pathname}`)
-        : null;
-  if (!known)
-    log(`unexpected error on ${request.method} ${new URL(request.url).pathname}: ${describe(error)}`);
+  const known = knownError(error, request);
+  if (!known) log(`unexpected error on ${request.method} ${parsedUrl(request).pathname}: ${describe(error)}`);
   const failure =
     known ?? new FhirError(500, "exception", "An unexpected error occurred; it has been logged");
   const severity = failure.status >= 500 ? "fatal" : "error";
@@ -58,9 +89,14 @@ function describe(error: unknown): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
-/** The Elysia plugin installing the error renderer for the whole app. */
+/**
+ * The Elysia plugin installing the error renderer for the whole app, and refusing first the requests it could
+ * not answer (no absolute URL).
+ */
 export function errorHandler(fallback: FhirVersion, log: (line: string) => void) {
-  return new Elysia({ name: "fhirbin-errors" }).onError({ as: "global" }, ({ error, code, request }) =>
-    errorResponse(code === "NOT_FOUND" ? { code } : error, request, fallback, log),
-  );
+  return new Elysia({ name: "fhirbin-errors" })
+    .onRequest(({ request }) => requireAbsoluteUrl(request))
+    .onError({ as: "global" }, ({ error, code, request }) =>
+      errorResponse(code === "NOT_FOUND" ? { code } : error, request, fallback, log),
+    );
 }

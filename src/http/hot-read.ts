@@ -7,6 +7,7 @@
 import type { BunRequest, Server } from "bun";
 import type { Principal } from "../security/scopes.ts";
 import type { BinaryInteractions } from "./binary.ts";
+import { requireAbsoluteUrl } from "./errors.ts";
 import type { Observer } from "./logging.ts";
 
 /** Bun `routes` entries for the reads of one FHIR base path. */
@@ -42,6 +43,7 @@ export function hotReadRoutes({
       };
       const fail = (error: unknown): Response => finish(renderError(error, request));
       try {
+        requireAbsoluteUrl(request);
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {
           return authenticated
