@@ -23,7 +23,7 @@ export function requireAbsoluteUrl(request: Request): void {
     : new FhirError(400, "required", "The request has no Host header (RFC 9112 section 3.2)");
 }
 
-/** The path and query of a request URL, absolute or not (then never thrown on). */
+/** A request's URL, parsed without ever throwing: a bare path (no Host) is read against a placeholder. */
 function parsedUrl(request: Request): URL {
   return URL.parse(request.url) ?? new URL(`http://invalid/${request.url.replace(/^\/+/, "")}`);
 }
@@ -42,7 +42,8 @@ export function knownError(error: unknown, request: Request): FhirError | null {
     return new FhirError(
       400,
       "structure",
-      "The request body was cut short: the client closed the connection",
+      "The request body was cut short: the connection closed " +
+        "(the client went away, or its chunked framing was refused)",
     );
   }
   return null;
