@@ -41,6 +41,8 @@ export async function startServer(
     driver?: "fs" | "memory";
     /** Receives the audit trail (none by default). */
     audit?: AuditSink;
+    /** Receives the operational log lines (dropped by default). */
+    log?: (line: string) => void;
   } = {},
 ): Promise<TestServer> {
   const dir = tempDir();
@@ -49,7 +51,12 @@ export async function startServer(
     options.env ?? {},
   );
   const store = await createStore(options.driver === "memory" ? "memory:" : config.dataDir);
-  const app = createApp({ config, store, log: () => {}, ...(options.audit ? { audit: options.audit } : {}) });
+  const app = createApp({
+    config,
+    store,
+    log: options.log ?? (() => {}),
+    ...(options.audit ? { audit: options.audit } : {}),
+  });
   const server = app.listen({ hostname: config.host, port: config.port });
   const origin = `http://127.0.0.1:${server.server?.port}`;
   const base = origin + config.basePath;

@@ -4,7 +4,14 @@
  * payload of hundreds of MiB never exists whole as text or as bytes.
  */
 import { type Base64Decoder, createBase64Decoder } from "./base64-stream.ts";
-import { checkBinaryHeader, checkPayload, jsonReference, type ParsedBinary } from "./binary.ts";
+import {
+  BUFFERED_PARSE_LIMIT,
+  checkBinaryHeader,
+  checkPayload,
+  envelopeTooLarge,
+  jsonReference,
+  type ParsedBinary,
+} from "./binary.ts";
 import { FhirError } from "./errors.ts";
 import { type ScanState, scanChunk } from "./scan-chunk.ts";
 
@@ -56,6 +63,8 @@ export function createBinaryJsonScanner(): BinaryJsonScanner {
   let decoder: Base64Decoder | null = null;
   const members = new Map<string, unknown>();
   let streamed = 0;
+  // Bytes outside the payload: the members kept for end() must stay bounded however many there are.
+  let envelope = 0;
 
   /** Errors before the scanner decided send the body down the whole-body path, which reports them. */
   const fail = (error: FhirError): never => {
@@ -136,6 +145,7 @@ export function createBinaryJsonScanner(): BinaryJsonScanner {
   };
 
   const step = (byte: number): void => {
+    if (++envelope > BUFFERED_PARSE_LIMIT) fail(envelopeTooLarge());
     switch (phase) {
       case "start":
         if (isSpace(byte)) return;

@@ -5,10 +5,16 @@
  * `<!ENTITY` are refused (fhir-binary-rules.md section 5); comments and processing instructions are skipped.
  */
 import { type Base64Decoder, createBase64Decoder } from "./base64-stream.ts";
-import { checkBinaryHeader, checkPayload, type ParsedBinary } from "./binary.ts";
+import {
+  BUFFERED_PARSE_LIMIT,
+  checkBinaryHeader,
+  checkPayload,
+  envelopeTooLarge,
+  type ParsedBinary,
+} from "./binary.ts";
 import { FhirError } from "./errors.ts";
 import { type ScanState, scanChunk } from "./scan-chunk.ts";
-import { decodeReferences, FHIR_NS } from "./xml.ts";
+import { decodeReferences, FHIR_NS, XML_MAX_DEPTH } from "./xml.ts";
 
 /** Largest markup (one tag, comment or processing instruction) outside the payload. */
 const MARKUP_LIMIT = 64 * 1024;
@@ -115,6 +121,7 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
     if (tag.empty) {
       if (depth === 0) rootClosed = true;
     } else {
+      if (depth >= XML_MAX_DEPTH) fail(malformed(`elements nested more than ${XML_MAX_DEPTH} deep`));
       stack.push(tag.name);
     }
   };
@@ -178,7 +185,7 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
   };
 
   const step = (byte: number): void => {
-    offset++;
+    if (++offset > BUFFERED_PARSE_LIMIT) fail(envelopeTooLarge());
     if (phase === "text") {
       if (byte === 0x3c) {
         markupAt = offset - 1;

@@ -118,6 +118,20 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * The most of a FHIR request body ever held in memory to be parsed, counted on decoded bytes: a body read
+ * whole (not a Binary, or a JSON Binary whose payload comes before its resourceType), and the elements
+ * other than the payload of a streamed Binary. Parsing costs many times the text (a 32 MiB JSON array
+ * took 390 MiB), so a 32 KiB gzip bomb must stop here, long before --max-size.
+ */
+export const BUFFERED_PARSE_LIMIT = 4 * 1024 * 1024;
+
+/** The 413 for a streamed Binary whose elements other than the payload pass BUFFERED_PARSE_LIMIT. */
+export function envelopeTooLarge(): FhirError {
+  const mib = BUFFERED_PARSE_LIMIT / (1024 * 1024);
+  return new FhirError(413, "too-long", `The Binary's elements other than the payload exceed ${mib} MiB`);
+}
+
 /** A Binary resource received in a request body. */
 export interface ParsedBinary {
   id: string | null;

@@ -28,7 +28,14 @@ export function decodeReferences(text: string): string {
   });
 }
 
+/**
+ * How deep elements may nest (fast-xml-parser's default, made explicit so the scanner and the messages agree):
+ * FHIR resources nest a few dozen levels at most.
+ */
+export const XML_MAX_DEPTH = 100;
+
 const parser = new XMLParser({
+  maxNestedTags: XML_MAX_DEPTH,
   ignoreAttributes: false,
   attributeNamePrefix: "@",
   parseTagValue: false,
@@ -53,7 +60,15 @@ export function parseXml(text: string): { name: string; node: XmlNode } {
   if (valid !== true) {
     throw new FhirError(400, "structure", `Malformed XML: ${valid.err.msg} (line ${valid.err.line})`);
   }
-  const parsed = parser.parse(text) as XmlNode;
+  let parsed: XmlNode;
+  try {
+    parsed = parser.parse(text) as XmlNode;
+  } catch (error) {
+    if (error instanceof FhirError) throw error;
+    // Well-formed XML the parser still refuses is the client's: above all, nesting past maxNestedTags.
+    const why = error instanceof Error ? error.message : String(error);
+    throw new FhirError(400, "structure", `Malformed XML: ${why} (at most ${XML_MAX_DEPTH} nested elements)`);
+  }
   const names = Object.keys(parsed).filter((key) => !key.startsWith("#") && !key.startsWith("?"));
   const name = names[0];
   const node = name === undefined ? undefined : parsed[name];

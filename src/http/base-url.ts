@@ -32,6 +32,19 @@ function requirePlainHost(request: Request): string {
   return host;
 }
 
+/**
+ * Refuses a request whose URL is not absolute, before anything builds URLs from it: Bun hands an HTTP/1.0
+ * request without Host its bare path, and a CONNECT its authority (`host:port`). RFC 9112 section 3.2: "A
+ * server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that lacks a Host
+ * header field"; and section 3.2.3 keeps the authority-form for CONNECT to a proxy, which fhirbin is not.
+ */
+export function requireAbsoluteUrl(request: Request): void {
+  if (request.url.startsWith("http://") || request.url.startsWith("https://")) return;
+  throw request.method === "CONNECT"
+    ? new FhirError(400, "not-supported", "CONNECT is not supported: fhirbin is not a proxy")
+    : new FhirError(400, "required", "The request has no Host header (RFC 9112 section 3.2)");
+}
+
 /** Builds the function giving a request's FHIR base URL (400 for a Host that is not plain, in any case). */
 export function baseUrlOf(config: Config): (request: Request) => string {
   // The hot read asks on every request: the last plain Host seen (one name per client, mostly) is remembered.
@@ -50,11 +63,13 @@ export function baseUrlOf(config: Config): (request: Request) => string {
 }
 
 /**
- * Refuses with 400, before routing, any request whose `Host` header is not plain: Bun makes of it a URL
- * that is only the path, or one that does not parse, and nothing that reads the URL could trust it.
+ * Refuses with 400, before routing, any request without an absolute URL or whose `Host` header is not plain:
+ * Bun makes of it a URL that is only the path, or one that does not parse, and nothing that reads the URL
+ * could trust it. (The hot read checks the URL itself, and the Host when it builds the base URL.)
  */
 export function hostPolicy() {
   return new Elysia({ name: "fhirbin-host" }).onRequest(({ request }) => {
+    requireAbsoluteUrl(request);
     requirePlainHost(request);
   });
 }

@@ -1,6 +1,6 @@
 /** Turns a write request's body into what the store takes: raw bytes, or the payload of a Binary resource. */
 import type { ParsedBinary } from "../fhir/binary.ts";
-import { parseBinaryJson, parseBinaryXml } from "../fhir/binary.ts";
+import { BUFFERED_PARSE_LIMIT, parseBinaryJson, parseBinaryXml } from "../fhir/binary.ts";
 import { createBinaryJsonScanner } from "../fhir/binary-json-stream.ts";
 import { createBinaryXmlScanner } from "../fhir/binary-xml-stream.ts";
 import { FhirError } from "../fhir/errors.ts";
@@ -81,16 +81,38 @@ function bodyTooLarge(limit: number): FhirError {
   return new FhirError(413, "too-long", `The request body is larger than ${limit} bytes`);
 }
 
-/** Reads the rest of a (small) body as UTF-8 text after `chunks`, stopping with 413 past `limit` bytes. */
+/**
+ * The 413 for a FHIR body read whole past BUFFERED_PARSE_LIMIT. Only a Binary whose payload can stream may
+ * be larger: in XML any Binary in the FHIR namespace, in JSON one whose resourceType precedes the payload.
+ */
+function notStreamable(syntax: "json" | "xml"): FhirError {
+  const mib = BUFFERED_PARSE_LIMIT / (1024 * 1024);
+  const how =
+    syntax === "json"
+      ? 'put "resourceType": "Binary" first and the payload (content or data) last'
+      : 'send a Binary in the FHIR namespace (<Binary xmlns="http://hl7.org/fhir">)';
+  return new FhirError(
+    413,
+    "too-long",
+    `A FHIR ${syntax.toUpperCase()} body that is not a streamable Binary resource is parsed in memory, ` +
+      `at most ${mib} MiB once decoded: ${how}, or send the document as raw bytes with its own Content-Type`,
+  );
+}
+
+/**
+ * Reads the rest of a body to be parsed whole as UTF-8 text after `chunks`, stopping with `overflow()` (a
+ * 413) past `limit` decoded bytes.
+ */
 async function readText(
   reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
   chunks: Uint8Array[],
   limit: number,
+  overflow: () => FhirError,
 ): Promise<string> {
   let size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
   for (let next = await reader.read(); !next.done && next.value; next = await reader.read()) {
     size += next.value.byteLength;
-    if (size > limit) throw bodyTooLarge(limit);
+    if (size > limit) throw overflow();
     chunks.push(next.value);
   }
   try {
@@ -115,7 +137,8 @@ function checkedId(binary: Pick<ParsedBinary, "id">, urlId: string | null): void
 /**
  * Reads a FHIR JSON/XML body. While a scanner cannot yet tell whether the body is a Binary whose payload can
  * stream, the chunks are kept; once it can, the payload is decoded to the store as it arrives and the small
- * elements are checked when the body ends (they may follow the payload). Anything else is read whole.
+ * elements are checked when the body ends (they may follow the payload). Anything else is read whole, at
+ * most BUFFERED_PARSE_LIMIT decoded bytes of it whatever `limit` (from --max-size) allows.
  */
 async function readFhirBody(
   stream: ReadableStream<Uint8Array> | null,
@@ -128,6 +151,11 @@ async function readFhirBody(
   const reader = (stream ?? empty).getReader();
   const scanner = syntax === "json" ? createBinaryJsonScanner() : createBinaryXmlScanner();
   const chunks: Uint8Array[] = [];
+  const buffered = Math.min(limit, BUFFERED_PARSE_LIMIT);
+  const overflow = (): FhirError =>
+    limit <= BUFFERED_PARSE_LIMIT ? bodyTooLarge(limit) : notStreamable(syntax);
+  // A function, so that the loop condition does not narrow the state it reads after each push.
+  const streams = (): boolean => scanner.state === "binary";
   let size = 0;
   let pending: Uint8Array[] = [];
   while (scanner.state === "undecided") {
@@ -135,11 +163,13 @@ async function readFhirBody(
     if (next.done) break;
     size += next.value.byteLength;
     if (size > limit) throw bodyTooLarge(limit);
-    chunks.push(next.value);
     pending = scanner.push(next.value);
+    // The chunk that shows a streamable Binary is not kept, however large Bun made it.
+    if (!streams() && size > buffered) throw overflow();
+    chunks.push(next.value);
   }
   if (scanner.state !== "binary") {
-    const text = await readText(reader, chunks, limit);
+    const text = await readText(reader, chunks, buffered, overflow);
     const binary = syntax === "json" ? parseBinaryJson(text) : parseBinaryXml(text);
     if (!binary) return { ...raw, body: new TextEncoder().encode(text) };
     checkedId(binary, urlId);

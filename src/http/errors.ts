@@ -10,20 +10,35 @@ import { toOperationOutcome } from "../fhir/outcome.ts";
 import type { FhirVersion } from "../fhir/version.ts";
 import { forMethod, resourceResponse } from "./respond.ts";
 
+/** A request's URL, parsed without ever throwing: a bare path (no Host) is read against a placeholder. */
+function parsedUrl(request: Request): URL {
+  return URL.parse(request.url) ?? new URL(`http://invalid/${request.url.replace(/^\/+/, "")}`);
+}
+
 /**
- * The URL of a request, never throwing: from a Host header that is not plain, Bun makes only the path or a
- * URL that does not parse (base-url.ts refuses such a request with 400, and the refusal is rendered here).
+ * The FhirError an error stands for: itself; a 404 for Elysia's NOT_FOUND; a 400 when the request body failed
+ * because the client is gone (a disconnect, or chunked framing Bun refused and answered itself); null for an
+ * unexpected error. The body's read then fails with an AbortError and the request's signal is aborted.
  */
-function urlOf(request: Request): URL {
-  const { url } = request;
-  const path = url.startsWith("/") ? url : url.slice(url.indexOf("/", url.indexOf("//") + 2));
-  return URL.parse(url) ?? new URL(path, "http://host.invalid");
+export function knownError(error: unknown, request: Request): FhirError | null {
+  if (error instanceof FhirError) return error;
+  if (notFound(error)) {
+    return new FhirError(404, "not-found", `No route for ${request.method} ${parsedUrl(request).pathname}`);
+  }
+  if (request.signal.aborted && error instanceof DOMException && error.name === "AbortError") {
+    return new FhirError(
+      400,
+      "structure",
+      "The request body was cut short: the connection closed " +
+        "(the client went away, or its chunked framing was refused)",
+    );
+  }
+  return null;
 }
 
 /** FHIR when the request explicitly asked for FHIR (or sent FHIR), else JSON; never throws. */
 export function errorFormat(request: Request, fallback: FhirVersion): FhirFormat {
-  const url = urlOf(request);
-  const format = url.searchParams.get("_format");
+  const format = parsedUrl(request).searchParams.get("_format");
   const accept = request.headers.get("accept");
   try {
     const chosen = negotiateBinary(format, accept, fallback);
@@ -41,13 +56,8 @@ export function errorResponse(
   fallback: FhirVersion,
   log: (line: string) => void,
 ) {
-  const known =
-    error instanceof FhirError
-      ? error
-      : notFound(error)
-        ? new FhirError(404, "not-found", `No route for ${request.method} ${urlOf(request).pathname}`)
-        : null;
-  if (!known) log(`unexpected error on ${request.method} ${urlOf(request).pathname}: ${describe(error)}`);
+  const known = knownError(error, request);
+  if (!known) log(`unexpected error on ${request.method} ${parsedUrl(request).pathname}: ${describe(error)}`);
   const failure =
     known ?? new FhirError(500, "exception", "An unexpected error occurred; it has been logged");
   const severity = failure.status >= 500 ? "fatal" : "error";
@@ -67,7 +77,10 @@ function describe(error: unknown): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
-/** The Elysia plugin installing the error renderer for the whole app. */
+/**
+ * The Elysia plugin installing the error renderer for the whole app, and refusing first the requests it could
+ * not answer (no absolute URL).
+ */
 export function errorHandler(fallback: FhirVersion, log: (line: string) => void) {
   return new Elysia({ name: "fhirbin-errors" }).onError({ as: "global" }, ({ error, code, request }) =>
     errorResponse(code === "NOT_FOUND" ? { code } : error, request, fallback, log),

@@ -6,6 +6,7 @@
  */
 import type { BunRequest, Server } from "bun";
 import type { Principal } from "../security/scopes.ts";
+import { requireAbsoluteUrl } from "./base-url.ts";
 import type { BinaryInteractions } from "./binary.ts";
 import type { ConnectionGuard } from "./limits.ts";
 import type { Observer } from "./logging.ts";
@@ -48,6 +49,7 @@ export function hotReadRoutes({
       const fail = (error: unknown): Response | Promise<Response> => finish(renderError(error, request));
       try {
         guard.admit(server);
+        requireAbsoluteUrl(request);
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {
           return authenticated

@@ -12,6 +12,7 @@ import { FhirError } from "../fhir/errors.ts";
 import { isoTime } from "../lines.ts";
 import { type AuditSink, auditedInteraction, auditedVersion } from "../security/audit.ts";
 import type { Principal } from "../security/scopes.ts";
+import { knownError } from "./errors.ts";
 import type { Metrics } from "./ops.ts";
 
 /** A client's request id is kept when it is 1-128 characters of this set, else a new one is generated. */
@@ -47,7 +48,9 @@ export function toLogLine(record: RequestRecord, format: "text" | "json"): strin
 
 /** The path of a request URL without its query string, without building a URL object. */
 export function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  // Bun gives a request without Host its bare path.
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? url.indexOf("/") : url.indexOf("/", scheme + 3);
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
   const hash = url.indexOf("#", start);
@@ -155,9 +158,8 @@ function contentLength(headers: Headers): number | null {
 }
 
 /** The status an error is answered with, as errors.ts renders it. */
-function errorStatus(error: unknown, code: unknown): number {
-  if (error instanceof FhirError) return error.status;
-  return code === "NOT_FOUND" ? 404 : 500;
+function errorStatus(error: unknown, code: unknown, request: Request): number {
+  return code === "NOT_FOUND" ? 404 : (knownError(error, request)?.status ?? 500);
 }
 
 /** How long a client is asked to wait after a 503 for an audit event that could not be appended. */
@@ -324,7 +326,7 @@ export function requestObserver(observer: Observer) {
       set.headers["x-request-id"] = observation.requestId;
       return replacement(
         observer.record(observation, request, server, facts, {
-          status: errorStatus(error, code),
+          status: errorStatus(error, code, request),
           headers: error instanceof FhirError ? error.headers : {},
           bytes: null,
         }),
