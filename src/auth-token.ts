@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { PRIVATE_FILE, storeOwner } from "./store/fs-private.ts";
 
 /** Reads `<data>/auth-token`, or creates it (owner-only, 0600) with a random 256-bit token. */
 export async function loadOrCreateToken(
@@ -14,8 +15,10 @@ export async function loadOrCreateToken(
     if ((error as { code?: string }).code !== "ENOENT") throw error;
   }
   const token = randomBytes(32).toString("base64url");
-  const handle = await open(path, "wx", 0o600);
+  const handle = await open(path, "wx", PRIVATE_FILE);
   try {
+    const owner = storeOwner(dataDir);
+    if (owner) await handle.chown(owner.uid, owner.gid);
     await handle.writeFile(`${token}\n`);
     await handle.sync();
   } finally {

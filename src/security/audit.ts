@@ -3,11 +3,12 @@
  * (https://hl7.org/fhir/R4/auditevent.html), appended to `<data>/audit/YYYY-MM-DD.ndjson` (UTC days).
  * Events name the caller by its JWT subject or static token label; a token never reaches this file.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { chownSync, closeSync, fchownSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { isoTime, linesPerTurn } from "../lines.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, storeOwner } from "../store/fs-private.ts";
 
 /** The Binary interactions that are audited, as codes of http://hl7.org/fhir/restful-interaction. */
 export type AuditInteraction =
@@ -146,6 +147,8 @@ export function auditFileName(time: Date): string {
  * time, where synchronous opens and mkdirs of the store's writes took half of it; those stay asynchronous).
  */
 export function createAuditLog(dir: string, log: (line: string) => void): AuditSink {
+  // The trail lives in a data directory, whose files are its owner's (fs-private.ts).
+  const owner = storeOwner(dirname(dir));
   let batchFile = "";
   let open: { file: string; fd: number } | null = null;
   // The day file of the current UTC day, recomputed only when an event falls outside that day.
@@ -166,8 +169,10 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
   const fdFor = (file: string): number => {
     if (open?.file === file) return open.fd;
     close();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    open = { file, fd: openSync(file, "a", 0o600) };
+    const made = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    if (made !== undefined && owner) chownSync(dir, owner.uid, owner.gid);
+    open = { file, fd: openSync(file, "a", PRIVATE_FILE) };
+    if (owner) fchownSync(open.fd, owner.uid, owner.gid);
     return open.fd;
   };
   // One buffer serves every batch: a new Buffer per write made page faults under a read load and cost a
