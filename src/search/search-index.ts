@@ -503,8 +503,10 @@ function connect(path: string): Database {
   const db = new Database(path, { create: true });
   // Before the journal mode makes SQLite create -wal and -shm, which copy the database file's mode and
   // owner; an index from an earlier version may have them already.
-  const owner = storeOwner(dirname(path));
-  for (const suffix of ["", "-wal", "-shm"]) makePrivate(path + suffix, owner);
+  if (path !== ":memory:") {
+    const owner = storeOwner(dirname(path));
+    for (const suffix of ["", "-wal", "-shm"]) makePrivate(path + suffix, owner);
+  }
   // WAL: readers never wait for the writer. synchronous=NORMAL: a commit survives a crash of the process
   // (kill -9); after a power cut the last commits may be lost, and the start-up that follows rescans.
   db.run("PRAGMA journal_mode = WAL");

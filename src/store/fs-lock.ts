@@ -64,7 +64,9 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
   }
   const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   try {
-    await writeFile(paths.lock, `${JSON.stringify(holder)}\n`, { mode: PRIVATE_FILE });
+    // Made afresh, so that it is ours and owner-only whoever left the last one.
+    await unlink(paths.lock).catch(() => {});
+    await writeFile(paths.lock, `${JSON.stringify(holder)}\n`, { flag: "wx", mode: PRIVATE_FILE });
     makePrivate(paths.lock, owner);
   } catch (error) {
     db.close();
