@@ -63,10 +63,15 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
     throw new StoreOpenError(`cannot take the lock ${paths.osLock}: ${describeFsError(error)}`);
   }
   const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  const text = `${JSON.stringify(holder)}\n`;
   try {
-    // Made afresh, so that it is ours and owner-only whoever left the last one.
-    await unlink(paths.lock).catch(() => {});
-    await writeFile(paths.lock, `${JSON.stringify(holder)}\n`, { flag: "wx", mode: PRIVATE_FILE });
+    // Rewritten in place: on Windows a name being removed cannot be created again while a refused
+    // process still has it open. A leftover this process may not write (root's) is made afresh.
+    await writeFile(paths.lock, text, { mode: PRIVATE_FILE }).catch(async (error: unknown) => {
+      if (!isCode(error, "EACCES") && !isCode(error, "EPERM")) throw error;
+      await unlink(paths.lock);
+      await writeFile(paths.lock, text, { flag: "wx", mode: PRIVATE_FILE });
+    });
     makePrivate(paths.lock, owner);
   } catch (error) {
     db.close();
