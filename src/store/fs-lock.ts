@@ -41,7 +41,7 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
   try {
     db = new Database(paths.osLock, { create: true, readwrite: true });
   } catch (error) {
-    throw new StoreOpenError(`cannot write to the data directory ${dir}: ${describeFsError(error)}`);
+    throw lockFailure(paths, error);
   }
   try {
     makePrivate(paths.osLock, owner);
@@ -56,11 +56,7 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
   } catch (error) {
     db.close();
     if (isCode(error, "SQLITE_BUSY")) throw new StoreOpenError(inUse(dir, await recordedHolder(paths)));
-    // SQLite opens a file it may not write read-only, and fails at the first write.
-    if (isCode(error, "SQLITE_READONLY") || isCode(error, "SQLITE_CANTOPEN")) {
-      throw new StoreOpenError(`cannot write to the data directory ${dir}: ${NOT_WRITABLE}`);
-    }
-    throw new StoreOpenError(`cannot take the lock ${paths.osLock}: ${describeFsError(error)}`);
+    throw lockFailure(paths, error);
   }
   const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   const text = `${JSON.stringify(holder)}\n`;
@@ -88,6 +84,16 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
       db.close();
     },
   };
+}
+
+/**
+ * Why the lock could not be taken when no one holds it. SQLite cannot create a file where it may not
+ * write, and opens one it may not write read-only, to fail at the first write.
+ */
+function lockFailure(paths: Layout, error: unknown): StoreOpenError {
+  return isCode(error, "SQLITE_CANTOPEN") || isCode(error, "SQLITE_READONLY")
+    ? new StoreOpenError(`cannot write to the data directory ${dirname(paths.lock)}: ${NOT_WRITABLE}`)
+    : new StoreOpenError(`cannot take the lock ${paths.osLock}: ${describeFsError(error)}`);
 }
 
 function inUse(dir: string, holder: Holder | null): string {
