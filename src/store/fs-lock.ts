@@ -31,8 +31,11 @@ interface Holder {
   started: string;
 }
 
-/** How long a refused process waits for the holder to record itself (it does so just after locking). */
-const HOLDER_WAIT_MS = 1000;
+/**
+ * How long a refused process waits for the holder to record itself: it does so just after locking, but a
+ * loaded machine may not run it at once.
+ */
+const HOLDER_WAIT_MS = 3000;
 
 /** Takes the lock of the data directory of `paths`, or throws StoreOpenError naming who holds it. */
 export async function acquireLock(paths: Layout, owner: Owner | null): Promise<DirectoryLock> {
