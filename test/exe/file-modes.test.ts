@@ -41,10 +41,11 @@ function notOwnedBy(root: string, uid: number): string[] {
   return wrong;
 }
 
-describe("under umask 022", () => {
+// The servers spawned inherit the test process's umask: 022 is the usual one, 000 takes nothing away.
+describe.each(["022", "000"])("under umask %s", (mask) => {
   let umask = 0;
   beforeAll(() => {
-    umask = process.umask(0o022);
+    umask = process.umask(Number.parseInt(mask, 8));
   });
   afterAll(() => {
     process.umask(umask);
