@@ -15,8 +15,10 @@
  */
 import { Database } from "bun:sqlite";
 import { existsSync, renameSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import type { HistoryRecord } from "../fhir/bundle.ts";
 import { normaliseContentType, type SearchSort, type TypeMatch } from "../fhir/search-params.ts";
+import { makePrivate, storeOwner } from "../store/fs-private.ts";
 import type { VersionRecord } from "../store/types.ts";
 
 /** File name of the index inside a data directory. */
@@ -534,6 +536,12 @@ function compareById(a: Row, b: Row): number {
 
 function connect(path: string): Database {
   const db = new Database(path, { create: true });
+  // Before the journal mode makes SQLite create -wal and -shm, which copy the database file's mode and
+  // owner; an index from an earlier version may have them already.
+  if (path !== ":memory:") {
+    const owner = storeOwner(dirname(path));
+    for (const suffix of ["", "-wal", "-shm"]) makePrivate(path + suffix, owner);
+  }
   // WAL: readers never wait for the writer. synchronous=NORMAL: a commit survives a crash of the process
   // (kill -9); after a power cut the last commits may be lost, and the start-up that follows rescans.
   db.run("PRAGMA journal_mode = WAL");

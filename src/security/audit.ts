@@ -4,7 +4,9 @@
  * Events name the caller by its JWT subject or static token label; a token never reaches this file.
  */
 import {
+  chownSync,
   closeSync,
+  fchownSync,
   fstatSync,
   ftruncateSync,
   mkdirSync,
@@ -18,6 +20,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { isoTime, linesPerTurn } from "../lines.ts";
 import { fsyncDir } from "../store/fs-durable.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, storeOwner } from "../store/fs-private.ts";
 import { fsyncFd } from "../store/fsync-pool.ts";
 
 /** The Binary interactions that are audited, as codes of http://hl7.org/fhir/restful-interaction. */
@@ -176,6 +179,8 @@ const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
  */
 export function createAuditLog(dir: string, log: (line: string) => void): AuditSink {
   cutBackLatestDay(dir, log);
+  // The trail lives in a data directory, whose files are its owner's (fs-private.ts).
+  const owner = storeOwner(dirname(dir));
   let batchFile = "";
   let open: { file: string; fd: number } | null = null;
   // Bytes of complete lines in the open file: where a failed append is cut back to.
@@ -241,10 +246,14 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
   const fdFor = (file: string): number => {
     if (open?.file === file) return open.fd;
     close();
-    const made = mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (made !== undefined) newEntries.add(dirname(made));
-    const fd = openSync(file, "a", 0o600);
+    const made = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    if (made !== undefined) {
+      newEntries.add(dirname(made));
+      if (owner) chownSync(dir, owner.uid, owner.gid);
+    }
+    const fd = openSync(file, "a", PRIVATE_FILE);
     try {
+      if (owner) fchownSync(fd, owner.uid, owner.gid);
       end = cutBackTornLine(fd, file, log);
       if (end === 0) newEntries.add(dir);
     } catch (error) {

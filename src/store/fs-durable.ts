@@ -3,8 +3,9 @@
  * fsyncs, and directories made durably. Shared by the driver and the conversion of earlier layouts.
  */
 import { closeSync, openSync } from "node:fs";
-import { access, link, mkdir } from "node:fs/promises";
+import { access, chown, link, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import { type Owner, PRIVATE_DIR } from "./fs-private.ts";
 import { fsyncFd } from "./fsync-pool.ts";
 
 const IS_WINDOWS = process.platform === "win32";
@@ -37,14 +38,16 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * mkdir -p that fsyncs the parent of every directory it creates. Asynchronous like every call here that
- * changes the file system: made synchronously, such calls were seen to stall the event loop (and every read
- * in flight) for as long as the journal was busy with the fsyncs of other writes.
+ * mkdir -p that fsyncs the parent of every directory it creates, each owner-only (and `owner`'s when not
+ * null). Asynchronous like every call here that changes the file system: made synchronously, such calls
+ * were seen to stall the event loop (and every read in flight) for as long as the journal was busy with the
+ * fsyncs of other writes.
  */
-export async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+export async function mkdirDurable(dir: string, owner: Owner | null): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
   if (first === undefined) return;
   for (let created = dir; ; created = dirname(created)) {
+    if (owner) await chown(created, owner.uid, owner.gid);
     await fsyncDir(dirname(created));
     if (created === first || dirname(created) === created) break;
   }
@@ -64,4 +67,16 @@ export async function exists(path: string): Promise<boolean> {
 /** True when `error` is a system error with this `code` (ENOENT, EEXIST...). */
 export function isCode(error: unknown, code: string): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}
+
+/** Why a file could not be written, in words a person can act on. */
+export const NOT_WRITABLE = "permission denied or read-only file system";
+
+/** A file system error in words a person can act on (the path is the caller's to name). */
+export function describeFsError(error: unknown): string {
+  return isCode(error, "EACCES") || isCode(error, "EPERM") || isCode(error, "EROFS")
+    ? NOT_WRITABLE
+    : error instanceof Error
+      ? error.message
+      : String(error);
 }

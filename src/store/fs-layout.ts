@@ -80,7 +80,10 @@ export function groupSidecars(names: readonly string[]): {
  */
 export function layout(root: string) {
   return {
+    /** Who holds the lock (pid, host, start time), for people and the refusal message. */
     lock: join(root, ".lock"),
+    /** The lock itself, held by the operating system (fs-lock.ts). */
+    osLock: join(root, ".lock.sqlite"),
     tmp: join(root, "tmp"),
     blobs: join(root, "blobs", "sha256"),
     binary: join(root, "binary"),

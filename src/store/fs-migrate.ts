@@ -8,15 +8,23 @@
  * conversion cut short is simply run again: a new name already in place with the same content counts as
  * converted. Nothing is ever overwritten, and whatever is not a sidecar stays where it is for `verify`.
  */
-import { readdir, readFile, rmdir, unlink, writeFile } from "node:fs/promises";
+import { chown, readdir, readFile, rmdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { exists, fsyncDir, linkNoClobber } from "./fs-durable.ts";
 import { decodeId, isFanName, type Layout, sidecarFileName } from "./fs-layout.ts";
+import { type Owner, PRIVATE_FILE } from "./fs-private.ts";
 
 const OLD_SIDECAR = /^([1-9][0-9]*)\.json$/;
 
-/** Converts the sidecars of `paths` if they are in the earlier layout; `log` hears how many ids moved. */
-export async function convertLayout(paths: Layout, log: (line: string) => void): Promise<void> {
+/**
+ * Converts the sidecars of `paths` if they are in the earlier layout; `log` hears how many ids moved. The
+ * marker it leaves is given to `owner` when not null (fs-private.ts).
+ */
+export async function convertLayout(
+  paths: Layout,
+  log: (line: string) => void,
+  owner: Owner | null,
+): Promise<void> {
   if (await exists(paths.flat)) return;
   let converted = 0;
   const left: string[] = [];
@@ -52,7 +60,8 @@ export async function convertLayout(paths: Layout, log: (line: string) => void):
     for (const dir of emptied) await rmdir(dir);
     await fsyncDir(fanDir);
   }
-  await writeFile(paths.flat, "", { flag: "wx", mode: 0o644, flush: true });
+  await writeFile(paths.flat, "", { flag: "wx", mode: PRIVATE_FILE, flush: true });
+  if (owner) await chown(paths.flat, owner.uid, owner.gid);
   await fsyncDir(paths.binary);
   if (converted > 0) {
     log(`converted the sidecars of ${converted} ids to this version's layout (binary/<fan>/<id>.<n>.json)`);

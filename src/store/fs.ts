@@ -4,13 +4,14 @@
  * file, fsync, link into place, fsync the directory, then the sidecar likewise, and only then answer.
  */
 import { randomUUID } from "node:crypto";
-import { type FileHandle, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
+import { chown, type FileHandle, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
-import { exists, fsyncDir, isCode, linkNoClobber, mkdirDurable } from "./fs-durable.ts";
+import { describeFsError, exists, fsyncDir, isCode, linkNoClobber, mkdirDurable } from "./fs-durable.ts";
 import { type Layout, layout } from "./fs-layout.ts";
+import { acquireLock, type DirectoryLock } from "./fs-lock.ts";
 import { convertLayout } from "./fs-migrate.ts";
+import { type Owner, PRIVATE_FILE, restrictDataDir, storeOwner } from "./fs-private.ts";
 import { fsyncFd } from "./fsync-pool.ts";
 import { LruCache } from "./lru.ts";
 import {
@@ -49,30 +50,38 @@ const SMALL_BLOB = 64 * 1024;
 const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
 
 /**
- * Opens (creating when needed) a data directory: takes the single-instance lock, sweeps temp files and
- * converts the sidecars of an earlier layout; `log` hears what a conversion did.
+ * Opens (creating when needed) a data directory: makes it owner-only, takes the single-instance lock,
+ * sweeps temp files and converts the sidecars of an earlier layout; `log` hears what was changed.
  */
 export async function createFsStore(
   root: string,
   { log = () => {} }: { log?: (line: string) => void } = {},
 ): Promise<Store> {
   const paths = layout(root);
+  let owner: Owner | null;
   try {
-    await mkdirDurable(root);
+    await mkdirDurable(root, null);
+    owner = storeOwner(root);
   } catch (error) {
-    throw new StoreOpenError(`cannot create the data directory ${root}: ${describe(error)}`);
+    throw new StoreOpenError(`cannot create the data directory ${root}: ${describeFsError(error)}`);
   }
-  await acquireLock(paths);
+  // Not a reason to refuse to start: the operator may have opened it on purpose, and is told.
+  await restrictDataDir(root).then(
+    (was) => was !== null && log(`made the data directory ${root} owner-only (it was ${was.toString(8)})`),
+    (error: unknown) =>
+      log(`could not make the data directory ${root} owner-only: ${describeFsError(error)}`),
+  );
+  const lock = await acquireLock(paths, owner);
   try {
     // Temp files are never referenced: whatever a crash left there is garbage.
     await rm(paths.tmp, { recursive: true, force: true });
-    for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir);
-    await convertLayout(paths, log);
+    for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir, owner);
+    await convertLayout(paths, log, owner);
   } catch (error) {
-    await releaseLock(paths);
-    throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describe(error)}`);
+    await lock.release();
+    throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describeFsError(error)}`);
   }
-  return new FsStore(paths);
+  return new FsStore(paths, lock, owner);
 }
 
 class FsStore implements Store {
@@ -88,9 +97,14 @@ class FsStore implements Store {
   readonly #making = new Map<string, Promise<void>>();
   /** Fan-out directories known to exist durably (at most 2 x 256); none is removed while the lock is held. */
   readonly #fans = new Set<string>();
+  readonly #lock: DirectoryLock;
+  /** Whom new files are given to (storeOwner), or null for the process's own. */
+  readonly #owner: Owner | null;
 
-  constructor(paths: Layout) {
+  constructor(paths: Layout, lock: DirectoryLock, owner: Owner | null) {
     this.#paths = paths;
+    this.#lock = lock;
+    this.#owner = owner;
   }
 
   async current(id: string): Promise<VersionRecord | null> {
@@ -240,7 +254,7 @@ class FsStore implements Store {
   async writable(): Promise<boolean> {
     const probe = `${this.#paths.tmp}/${randomUUID()}.probe`;
     try {
-      const handle = await open(probe, "wx");
+      const handle = await open(probe, "wx", PRIVATE_FILE);
       await handle.close();
       await unlink(probe);
       return true;
@@ -250,7 +264,7 @@ class FsStore implements Store {
   }
 
   async close(): Promise<void> {
-    await releaseLock(this.#paths);
+    await this.#lock.release();
   }
 
   /**
@@ -285,7 +299,7 @@ class FsStore implements Store {
     if (this.#fans.has(dir)) return;
     let making = this.#making.get(dir);
     if (!making) {
-      making = mkdirDurable(dir).finally(() => this.#making.delete(dir));
+      making = mkdirDurable(dir, this.#owner).finally(() => this.#making.delete(dir));
       this.#making.set(dir, making);
     }
     await making;
@@ -297,7 +311,8 @@ class FsStore implements Store {
     const temp = `${this.#paths.tmp}/${randomUUID()}`;
     let handle: FileHandle | null = null;
     try {
-      handle = await open(temp, "wx", 0o640);
+      handle = await open(temp, "wx", PRIVATE_FILE);
+      if (this.#owner) await handle.chown(this.#owner.uid, this.#owner.gid);
       const file = handle;
       const content = await consumeBody(request, (chunk) => writeAll(file, chunk));
       return { temp, handle, content };
@@ -336,7 +351,12 @@ class FsStore implements Store {
     const target = this.#paths.sidecar(record.id, record.versionId);
     try {
       // Written, fsynced and closed in one thread-pool task by Bun (issue 8): `flush` is the fsync.
-      await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx", mode: 0o640, flush: true });
+      await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, {
+        flag: "wx",
+        mode: PRIVATE_FILE,
+        flush: true,
+      });
+      if (this.#owner) await chown(temp, this.#owner.uid, this.#owner.gid);
       await ready;
       if (!(await linkNoClobber(temp, target))) return false;
       await fsyncDir(dirname(target));
@@ -374,75 +394,4 @@ function storageError(error: unknown): unknown {
     return new FhirError(503, "transient", "The store is not writable at the moment");
   }
   return error;
-}
-
-interface LockInfo {
-  pid: number;
-  host: string;
-  started: string;
-}
-
-// A lock written by this very process (same pid, taken after this process began) is held; the same pid
-// from an earlier life (a container's pid 1 after a crash) is stale.
-function isHeld(lock: LockInfo): boolean {
-  if (lock.host !== hostname()) return true;
-  if (lock.pid === process.pid) return Date.parse(lock.started) >= Math.floor(performance.timeOrigin);
-  try {
-    process.kill(lock.pid, 0);
-    return true;
-  } catch (error) {
-    return isCode(error, "EPERM");
-  }
-}
-
-async function acquireLock(paths: Layout): Promise<void> {
-  const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(paths.lock, "wx", 0o644);
-      try {
-        await writeAll(handle, new TextEncoder().encode(`${JSON.stringify(info)}\n`));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      return;
-    } catch (error) {
-      if (!isCode(error, "EEXIST")) {
-        throw new StoreOpenError(
-          `cannot write to the data directory ${dirname(paths.lock)}: ${describe(error)}`,
-        );
-      }
-    }
-    const holder = await readLock(paths);
-    if (holder && isHeld(holder)) {
-      throw new StoreOpenError(
-        `the data directory ${dirname(paths.lock)} is in use by process ${holder.pid} on ${holder.host} ` +
-          `since ${holder.started}; stop it first (if it is certainly not running, remove ${paths.lock})`,
-      );
-    }
-    await unlink(paths.lock).catch(() => {});
-  }
-  throw new StoreOpenError(`could not take the lock ${paths.lock}`);
-}
-
-async function readLock(paths: Layout): Promise<LockInfo | null> {
-  try {
-    return JSON.parse(await readFile(paths.lock, "utf8")) as LockInfo;
-  } catch {
-    return null; // Torn by a crash while it was written: stale.
-  }
-}
-
-async function releaseLock(paths: Layout): Promise<void> {
-  const holder = await readLock(paths);
-  if (holder?.pid === process.pid && holder.host === hostname()) await unlink(paths.lock).catch(() => {});
-}
-
-function describe(error: unknown): string {
-  return isCode(error, "EACCES") || isCode(error, "EPERM") || isCode(error, "EROFS")
-    ? "permission denied or read-only file system"
-    : error instanceof Error
-      ? error.message
-      : String(error);
 }

@@ -61,6 +61,7 @@ describe("fs store: layout and crash safety", () => {
     await store.close();
     const sha = version.sha256;
     expect(files(root)).toEqual([
+      ".lock.sqlite",
       "binary/.flat",
       `binary/${fanOf("Doc-1")}/_+doc-1.1.json`,
       `blobs/sha256/${sha.slice(0, 2)}/${sha}`,
@@ -79,7 +80,7 @@ describe("fs store: layout and crash safety", () => {
     });
     await expect(store.update("limit", write(big, 4096))).rejects.toMatchObject({ status: 413 });
     await expect(store.update("cut", write(failingStream([new Uint8Array(100)])))).rejects.toThrow();
-    expect(files(root).filter((f) => f !== ".lock")).toEqual(["binary/.flat"]);
+    expect(files(root).filter((f) => f !== ".lock")).toEqual([".lock.sqlite", "binary/.flat"]);
     await store.close();
   });
 
