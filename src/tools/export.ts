@@ -1,10 +1,11 @@
 /**
  * `fhirbin export ID [--version N] [-o FILE]`: one document's content to a file or stdout; `fhirbin export
  * --all DIR`: every current document as `<id><ext>`, its metadata as `_metadata/<id>.json` (ids never start
- * with `_`, so the names cannot collide). From a stopped data directory (`--data`) or a running server
- * (`--url`, single documents only: listing needs a data directory).
+ * with `_`, so the names cannot collide), a folder that `fhirbin import` recognises and imports back exactly.
+ * From a stopped data directory (`--data`) or a running server (`--url`, single documents only: listing needs
+ * a data directory).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
@@ -17,6 +18,47 @@ import { type DocumentTarget, openDataTarget, openRemoteTarget } from "./remote.
 const USAGE =
   "usage: fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL [--token T]]\n" +
   "       fhirbin export --all DIR [--data DIR]";
+
+/** The folder of an export that holds each document's metadata; `import` recognises an export by it. */
+export const METADATA_DIR = "_metadata";
+
+/** A document as `_metadata/<id>.json` describes it: what `import` needs to store it back exactly. */
+export interface ExportedDocument {
+  id: string;
+  /** The name of the content's file, beside the metadata folder. */
+  file: string;
+  contentType: string;
+  securityContext: string | null;
+  size: number;
+  sha256: string;
+}
+
+/** A plain file name (no separator, not `.` or `..`): a metadata file can name nothing outside its export. */
+const FILE_NAME = /^(?!\.+$)[A-Za-z0-9.-]{1,80}$/;
+
+/** The document an export's metadata file describes; null when the text is not such a file. */
+export function parseExportedDocument(text: string): ExportedDocument | null {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const { id, file, contentType, securityContext, size, sha256 } = value ?? {};
+  const valid =
+    typeof id === "string" &&
+    isValidId(id) &&
+    typeof file === "string" &&
+    FILE_NAME.test(file) &&
+    typeof contentType === "string" &&
+    contentType !== "" &&
+    (securityContext === null || typeof securityContext === "string") &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    typeof sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(sha256);
+  return valid ? { id, file, contentType, securityContext, size: size as number, sha256 } : null;
+}
 
 /** Every id of a data directory, sorted (the search index's scanner of the sidecar tree). */
 async function listIds(dataDir: string): Promise<string[]> {
@@ -123,7 +165,16 @@ export async function runExport(
 }
 
 async function exportAll(target: DocumentTarget, dataDir: string, dir: string, io: ToolIo): Promise<number> {
-  await mkdir(join(dir, "_metadata"), { recursive: true });
+  const present = await readdir(dir).catch((error: { code?: unknown }) => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  if (present.length > 0) {
+    // Files of an earlier export would be imported back with this one: documents deleted since among them.
+    io.err(`fhirbin export: ${dir} is not empty: --all writes into a new or empty folder`);
+    return 1;
+  }
+  await mkdir(join(dir, METADATA_DIR), { recursive: true });
   let exported = 0;
   let deleted = 0;
   for (const id of await listIds(dataDir)) {
@@ -135,7 +186,7 @@ async function exportAll(target: DocumentTarget, dataDir: string, dir: string, i
     const file = `${id}${extensionOf(version.contentType)}`;
     await Bun.write(join(dir, file), await target.content(version));
     await writeFile(
-      join(dir, "_metadata", `${id}.json`),
+      join(dir, METADATA_DIR, `${id}.json`),
       `${JSON.stringify({ ...metadataOf(version), file }, null, 2)}\n`,
     );
     exported++;

@@ -6,8 +6,11 @@ import { FhirError } from "../fhir/errors.ts";
 import { createStore } from "../store/index.ts";
 import type { StoredVersion, VersionRecord } from "../store/types.ts";
 
-/** The outcome of a write: the version written, or `exists` when `If-None-Match: *` found a current one. */
-export type PutResult = { versionId: number; created: boolean } | "exists";
+/**
+ * The outcome of a conditional write: the version written, or `conflict` when its precondition failed (the id
+ * exists after all, or its current version is no longer the one replaced).
+ */
+export type PutResult = { versionId: number; created: boolean } | "conflict";
 
 /** What the tools need of a store, local or remote. */
 export interface DocumentTarget extends AsyncDisposable {
@@ -15,13 +18,16 @@ export interface DocumentTarget extends AsyncDisposable {
   current(id: string): Promise<StoredVersion | null>;
   /** A given version, or null. */
   version(id: string, versionId: number): Promise<VersionRecord | null>;
-  /** True when the current version of `id` has exactly this content (size and SHA-256). */
-  holds(id: string, size: number, sha256: string): Promise<boolean>;
-  /** Writes a version; `onlyCreate` is `If-None-Match: *`. */
+  /** True when `version` has exactly this content (size and SHA-256). */
+  holds(version: StoredVersion, size: number, sha256: string): Promise<boolean>;
+  /**
+   * Writes a version, always conditionally: `replaces` is the current version the write may replace
+   * (`If-Match`), or null to only create (`If-None-Match: *`).
+   */
   put(
     id: string,
     body: Uint8Array,
-    meta: { contentType: string; securityContext: string | null; onlyCreate: boolean },
+    meta: { contentType: string; securityContext: string | null; replaces: number | null },
   ): Promise<PutResult>;
   /** The content of a version. */
   content(version: StoredVersion): Promise<Blob>;
@@ -37,22 +43,19 @@ export async function openDataTarget(dataDir: string, maxSize: number): Promise<
   return {
     current,
     version: (id, versionId) => store.version(id, versionId),
-    async holds(id, size, sha256) {
-      const version = await current(id);
-      return version !== null && version.size === size && version.sha256 === sha256;
-    },
-    async put(id, body, { contentType, securityContext, onlyCreate }) {
+    holds: async (version, size, sha256) => version.size === size && version.sha256 === sha256,
+    async put(id, body, { contentType, securityContext, replaces }) {
       try {
         const { version, created } = await store.update(id, {
           contentType,
           securityContext,
           body,
           maxSize,
-          ifNoneMatch: onlyCreate,
+          ...(replaces === null ? { ifNoneMatch: true } : { ifMatch: replaces }),
         });
         return { versionId: version.versionId, created };
       } catch (error) {
-        if (onlyCreate && error instanceof FhirError && error.status === 412) return "exists";
+        if (error instanceof FhirError && error.status === 412) return "conflict";
         throw error;
       }
     },
@@ -118,21 +121,21 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
   return {
     current,
     version: (id, versionId) => readRecord(id, versionId),
-    async holds(id, size, sha256) {
+    async holds(version, size, sha256) {
       // The headers give the size; the content is only fetched and hashed when that matches.
-      const version = await current(id);
-      if (version === null || version.size !== size) return false;
+      if (version.size !== size) return false;
       const bytes = await (await content(version)).bytes();
       return new Bun.CryptoHasher("sha256").update(bytes).digest("hex") === sha256;
     },
-    async put(id, body, { contentType, securityContext, onlyCreate }) {
+    async put(id, body, { contentType, securityContext, replaces }) {
       const extra: Record<string, string> = { "content-type": contentType, prefer: "return=minimal" };
       if (securityContext) extra["x-security-context"] = securityContext;
-      if (onlyCreate) extra["if-none-match"] = "*";
+      if (replaces === null) extra["if-none-match"] = "*";
+      else extra["if-match"] = `W/"${replaces}"`;
       const response = await fetch(`${base}/Binary/${id}`, { method: "PUT", headers: headers(extra), body });
-      if (onlyCreate && response.status === 412) {
+      if (response.status === 412) {
         await response.arrayBuffer();
-        return "exists";
+        return "conflict";
       }
       if (response.status !== 200 && response.status !== 201)
         throw await failure(response, `PUT /Binary/${id}`);
