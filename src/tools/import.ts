@@ -42,12 +42,15 @@ export interface ImportRecord {
 }
 
 /** A file to import, with what is known of it before it is read. */
-export interface ImportSource {
+interface ImportSource {
   path: string;
   size: number;
   /** What the metadata of the export folder it lies in says of it, or null for a plain file. */
   exported: ExportedDocument | null;
-  /** Why it is not imported at all, known from the listing (a bad metadata file, a file of an export folder that no metadata names). */
+  /**
+   * Why it is not imported at all, known from the listing: a bad metadata file, or a file of an export folder
+   * that no metadata names.
+   */
   refusal: { status: "refused" | "failed"; error: string } | null;
 }
 
@@ -66,7 +69,7 @@ export function idFromFilename(path: string): string | null {
 }
 
 /** Orders paths by their UTF-8 bytes, as `LC_ALL=C sort` does: the same order on every run and platform. */
-export function compareBytes(a: string, b: string): number {
+function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
@@ -129,8 +132,8 @@ async function exportSources(dir: string): Promise<ImportSource[]> {
 }
 
 /** Every file to import under the given paths, recursively, once each, in the byte order of their paths. */
-export async function listSources(paths: readonly string[]): Promise<ImportSource[]> {
-  const byPath = new Map<string, ImportSource>();
+async function listSources(paths: readonly string[]): Promise<ImportSource[]> {
+  const byKey = new Map<string, ImportSource>();
   for (const path of paths) {
     const info = await stat(path);
     const sources: ImportSource[] = info.isFile()
@@ -145,9 +148,13 @@ export async function listSources(paths: readonly string[]): Promise<ImportSourc
               refusal: null,
             })),
           );
-    for (const source of sources) if (!byPath.has(source.path)) byPath.set(source.path, source);
+    for (const source of sources) {
+      // Once each: a file named twice (`import dir dir/sub`) would clash with itself.
+      const key = `${source.path}\0${source.exported?.id ?? ""}`;
+      if (!byKey.has(key)) byKey.set(key, source);
+    }
   }
-  return [...byPath.values()].sort((a, b) => compareBytes(a.path, b.path));
+  return [...byKey.values()].sort((a, b) => compareBytes(a.path, b.path));
 }
 
 /** What differs between a stored version and the file that would be stored on top of it; empty when nothing. */

@@ -71,6 +71,25 @@ describe("re-running an import never puts a different file on top of an earlier 
     }
   });
 
+  test("a file named twice on the command line is imported once, not a clash with itself", async () => {
+    using dir = tempDir();
+    const source = join(dir.path, "in");
+    mkdirSync(source);
+    writeFileSync(join(source, "letter-3.txt"), "once");
+    const data = join(dir.path, "store");
+    const result = await runFhirbin([
+      "import",
+      source,
+      join(source, "letter-3.txt"),
+      "--data",
+      data,
+      "--id-from-filename",
+      "--json",
+    ]);
+    expect(result.exitCode).toBe(0);
+    expect(statuses(result.stdout)).toEqual([["letter-3.txt", "imported"]]);
+  });
+
   test("with --force a clash imports the first file in byte order of the paths, on every run", async () => {
     using dir = tempDir();
     const source = join(dir.path, "in");
