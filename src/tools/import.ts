@@ -459,7 +459,7 @@ export async function runImport(
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   io.err(
     `imported ${counts.imported}, skipped ${counts.skipped} already stored, ` +
-      `refused ${counts.refused}${clashes.size > 0 ? ` (${clashes.size} ids clash)` : ""}, failed ${counts.failed} ` +
+      `refused ${counts.refused}${clashes.size > 0 ? ` (ids in a clash: ${clashes.size})` : ""}, failed ${counts.failed} ` +
       `(${files.length} files, ${formatBytes(total.bytes)}) in ${seconds}s`,
   );
   return counts.failed + counts.refused > 0 ? 1 : 0;

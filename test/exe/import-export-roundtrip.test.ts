@@ -65,7 +65,7 @@ describe("re-running an import never puts a different file on top of an earlier 
         `clash: id letter-1 is given by 2 files: ${clash.join(", ")}: none imported`,
       );
       expect(result.stderr).toContain(
-        `imported ${run === 1 ? 1 : 0}, skipped ${run === 1 ? 0 : 1} already stored, refused 2 (1 ids clash), failed 0`,
+        `imported ${run === 1 ? 1 : 0}, skipped ${run === 1 ? 0 : 1} already stored, refused 2 (ids in a clash: 1), failed 0`,
       );
       expect(await exported(data, "letter-1")).toBeNull();
     }
