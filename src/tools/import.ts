@@ -15,8 +15,13 @@ import { parseSize } from "../config.ts";
 import { isValidId } from "../fhir/id.ts";
 import type { StoredVersion } from "../store/types.ts";
 import { detectContentType } from "./content-type.ts";
-import { type ExportedDocument, METADATA_DIR, parseExportedDocument } from "./export.ts";
-import { type DocumentTarget, openDataTarget, openRemoteTarget } from "./remote.ts";
+import {
+  type ExportedDocument,
+  type ExportedVersion,
+  METADATA_DIR,
+  parseExportedDocument,
+} from "./export.ts";
+import { type DocumentTarget, openDataTarget, openRemoteTarget, type PutResult } from "./remote.ts";
 
 /** Where the tools write: lines to stdout and stderr, plus the raw terminal for the progress line. */
 export interface ToolIo {
@@ -39,13 +44,18 @@ export interface ImportRecord {
   error?: string;
   /** Every file of this run that gives the same id, in import order, when there is more than one. */
   clash?: string[];
+  /** How many versions were written: an export folder's document new to the target gets its whole history. */
+  versions?: number;
 }
 
 /** A file to import, with what is known of it before it is read. */
 interface ImportSource {
   path: string;
   size: number;
-  /** What the metadata of the export folder it lies in says of it, or null for a plain file. */
+  /**
+   * What the metadata of the export folder it lies in says of it (with the versions' files as paths), or null
+   * for a plain file.
+   */
   exported: ExportedDocument | null;
   /**
    * Why it is not imported at all, known from the listing: a bad metadata file, or a file of an export folder
@@ -104,19 +114,25 @@ async function exportSources(dir: string): Promise<ImportSource[]> {
       sources.push({ path, size: 0, exported: null, refusal: { status: "failed", error } });
       continue;
     }
-    const file = join(dir, exported.file);
-    described.add(file);
-    const info = await stat(file).catch(() => null);
-    sources.push(
-      info?.isFile()
-        ? { path: file, size: info.size, exported, refusal: null }
-        : {
-            path: file,
-            size: 0,
-            exported,
-            refusal: { status: "failed", error: `missing: ${path} describes it` },
-          },
+    const versions = exported.versions.map((version) =>
+      version.deleted ? version : { ...version, file: join(dir, version.file) },
     );
+    const current = versions.at(-1) as ExportedVersion;
+    // A document deleted in the export is named by its metadata file: it has no content file.
+    const source: ImportSource = {
+      path: current.deleted ? path : current.file,
+      size: 0,
+      exported: { id: exported.id, versions },
+      refusal: null,
+    };
+    for (const version of versions) {
+      if (version.deleted) continue;
+      described.add(version.file);
+      const info = await stat(version.file).catch(() => null);
+      if (info?.isFile()) source.size += info.size;
+      else source.refusal = { status: "failed", error: `missing: ${version.file}, which ${path} names` };
+    }
+    sources.push(source);
   }
   for (const path of await filesUnder(dir)) {
     if (described.has(path)) continue;
@@ -155,6 +171,10 @@ async function listSources(paths: readonly string[]): Promise<ImportSource[]> {
     }
   }
   return [...byKey.values()].sort((a, b) => compareBytes(a.path, b.path));
+}
+
+function sha256Of(bytes: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 }
 
 /** What differs between a stored version and the file that would be stored on top of it; empty when nothing. */
@@ -366,32 +386,25 @@ export async function runImport(
     else io.err(line);
   };
 
-  const importOne = async ({ source, id: plannedId, refusal, clash }: Planned): Promise<ImportRecord> => {
-    const clashes = clash ? { clash } : {};
-    if (refusal !== null)
-      return { file: source.path, ...(plannedId ? { id: plannedId } : {}), ...refusal, ...clashes };
-    const bytes = await Bun.file(source.path).bytes();
-    const sha256 = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-    const { exported } = source;
-    const contentType = exported?.contentType ?? detectContentType(bytes.subarray(0, 512), source.path);
-    const context = exported ? exported.securityContext : securityContext;
-    const id = plannedId ?? sha256.slice(0, HASH_ID_LENGTH);
+  /**
+   * Stores `bytes` as the current version of `id`: created when the id has no current version, skipped when
+   * it holds exactly this, refused when it holds anything else (unless --force).
+   */
+  const storeCurrent = async (
+    file: string,
+    id: string,
+    bytes: Uint8Array,
+    sha256: string,
+    meta: { contentType: string; securityContext: string | null },
+  ): Promise<ImportRecord> => {
     const record: ImportRecord = {
-      file: source.path,
+      file,
       status: "imported",
       id,
-      contentType,
+      contentType: meta.contentType,
       size: bytes.length,
       sha256,
-      ...clashes,
     };
-    if (exported && (exported.size !== bytes.length || exported.sha256 !== sha256))
-      return {
-        ...record,
-        status: "failed",
-        error: "the file's size or SHA-256 differs from its export metadata",
-      };
-    const meta = { contentType, securityContext: context };
     let stored = await target.current(id);
     if (stored === null) {
       const created = await target.put(id, bytes, { ...meta, replaces: null });
@@ -412,6 +425,75 @@ export async function runImport(
     const replaced = await target.put(id, bytes, { ...meta, replaces: stored.versionId });
     if (replaced === "conflict") throw new Error(`Binary/${id} changed while it was imported`);
     return { ...record, versionId: replaced.versionId };
+  };
+
+  /**
+   * An export folder's document: its whole history, in order, into an id the target never had (so the
+   * version numbers come out the same); into an id it has, the current version as any file would be.
+   */
+  const importExported = async (file: string, { id, versions }: ExportedDocument): Promise<ImportRecord> => {
+    // Every version's content is checked before any is written: a document is never half replayed.
+    for (const version of versions) {
+      if (!version.deleted && sha256Of(await Bun.file(version.file).bytes()) !== version.sha256)
+        return {
+          file: version.file,
+          status: "failed",
+          id,
+          error: "differs from its export metadata (SHA-256)",
+        };
+    }
+    const current = versions.at(-1) as ExportedVersion;
+    const metaOf = (version: ExportedVersion & { deleted: false }) => ({
+      contentType: version.contentType,
+      securityContext: version.securityContext,
+    });
+    if ((await target.version(id, 1)) === null) {
+      // The first version creates (If-None-Match: *), each later one replaces the one before (If-Match).
+      let versionId = 0;
+      for (const version of versions) {
+        const written: PutResult = version.deleted
+          ? await target.remove(id, versionId)
+          : await target.put(id, await Bun.file(version.file).bytes(), {
+              ...metaOf(version),
+              replaces: versionId === 0 ? null : versionId,
+            });
+        if (written === "conflict")
+          throw new Error(`Binary/${id} was written by another while it was imported`);
+        versionId = written.versionId;
+      }
+      const content = current.deleted
+        ? {}
+        : { contentType: current.contentType, size: current.size, sha256: current.sha256 };
+      return { file, status: "imported", id, versionId, versions: versions.length, ...content };
+    }
+    if (!current.deleted) {
+      const bytes = await Bun.file(current.file).bytes();
+      return storeCurrent(file, id, bytes, current.sha256, metaOf(current));
+    }
+    const stored = await target.current(id);
+    if (stored === null) return { file, status: "skipped", id };
+    if (!force) {
+      const error = `Binary/${id} version ${stored.versionId} is current, the export has it deleted (--force deletes it)`;
+      return { file, status: "refused", id, error };
+    }
+    const removed = await target.remove(id, stored.versionId);
+    if (removed === "conflict") throw new Error(`Binary/${id} changed while it was imported`);
+    return { file, status: "imported", id, versionId: removed.versionId };
+  };
+
+  const importOne = async ({ source, id: plannedId, refusal, clash }: Planned): Promise<ImportRecord> => {
+    const clashes = clash ? { clash } : {};
+    if (refusal !== null)
+      return { file: source.path, ...(plannedId ? { id: plannedId } : {}), ...refusal, ...clashes };
+    if (source.exported) return { ...(await importExported(source.path, source.exported)), ...clashes };
+    const bytes = await Bun.file(source.path).bytes();
+    const sha256 = sha256Of(bytes);
+    const contentType = detectContentType(bytes.subarray(0, 512), source.path);
+    const id = plannedId ?? sha256.slice(0, HASH_ID_LENGTH);
+    return {
+      ...(await storeCurrent(source.path, id, bytes, sha256, { contentType, securityContext })),
+      ...clashes,
+    };
   };
 
   // A few files in flight at once: the store fsyncs every write, and a server answers them in parallel.

@@ -29,6 +29,8 @@ export interface DocumentTarget extends AsyncDisposable {
     body: Uint8Array,
     meta: { contentType: string; securityContext: string | null; replaces: number | null },
   ): Promise<PutResult>;
+  /** Deletes `id` (a deletion version), only while `replaces` is its current version (`If-Match`). */
+  remove(id: string, replaces: number): Promise<PutResult>;
   /** The content of a version. */
   content(version: StoredVersion): Promise<Blob>;
 }
@@ -54,6 +56,15 @@ export async function openDataTarget(dataDir: string, maxSize: number): Promise<
           ...(replaces === null ? { ifNoneMatch: true } : { ifMatch: replaces }),
         });
         return { versionId: version.versionId, created };
+      } catch (error) {
+        if (error instanceof FhirError && error.status === 412) return "conflict";
+        throw error;
+      }
+    },
+    async remove(id, replaces) {
+      try {
+        const deleted = await store.delete(id, { ifMatch: replaces });
+        return deleted ? { versionId: deleted.versionId, created: false } : "conflict";
       } catch (error) {
         if (error instanceof FhirError && error.status === 412) return "conflict";
         throw error;
@@ -142,6 +153,19 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
       await response.arrayBuffer();
       const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
       return { versionId: Number(etag?.[1] ?? 0), created: response.status === 201 };
+    },
+    async remove(id, replaces) {
+      const response = await fetch(`${base}/Binary/${id}`, {
+        method: "DELETE",
+        headers: headers({ "if-match": `W/"${replaces}"` }),
+      });
+      if (response.status !== 204 && response.status !== 412)
+        throw await failure(response, `DELETE /Binary/${id}`);
+      await response.arrayBuffer();
+      if (response.status === 412) return "conflict";
+      const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
+      if (!etag) throw new RemoteError(`DELETE /Binary/${id}: HTTP 204 without the deletion's ETag`);
+      return { versionId: Number(etag[1]), created: false };
     },
     content,
     [Symbol.asyncDispose]: async () => {},

@@ -5,7 +5,7 @@
  * are read from README.md and run as a user would paste them.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { scanIds } from "../../src/search/fs-scan.ts";
 import { ROOT, requireExe, runFhirbin, type Server, spawnShell, startFhirbin, tempDir } from "./spawn.ts";
@@ -203,6 +203,19 @@ const DOCUMENTS: Record<string, Document> = {
   odd: { body: "custom", contentType: "application/x-custom; profile=a", securityContext: null },
 };
 
+/** The versions before the current ones: `note` is at version 2, `gone` was deleted (version 2). */
+const NOTE_1: Document = { body: "version one", contentType: "text/plain", securityContext: "Patient/1" };
+const GONE_1: Document = { body: "deleted later", contentType: "text/plain", securityContext: null };
+
+/** Every version of the filled store by `<id>/<versionId>`: its status and, when there is one, its content. */
+const HISTORY: Record<string, { status: number } & Partial<Document>> = {
+  ...Object.fromEntries(Object.entries(DOCUMENTS).map(([id, doc]) => [`${id}/1`, { status: 200, ...doc }])),
+  "note/1": { status: 200, ...NOTE_1 },
+  "note/2": { status: 200, ...DOCUMENTS.note },
+  "gone/1": { status: 200, ...GONE_1 },
+  "gone/2": { status: 410 },
+};
+
 /** Fills a store through a running server: the documents above, an older version of `note`, a deletion. */
 async function fillStore(data: string): Promise<void> {
   await using server = await startFhirbin(["--port", "0", "--data", data, "--token", TOKEN]);
@@ -216,8 +229,8 @@ async function fillStore(data: string): Promise<void> {
     );
     expect([200, 201]).toContain(response.status);
   };
-  await put("note", { body: "version one", contentType: "text/plain", securityContext: "Patient/1" });
-  await put("gone", { body: "deleted later", contentType: "text/plain", securityContext: null });
+  await put("note", NOTE_1);
+  await put("gone", GONE_1);
   expect((await server.request("/Binary/gone", { method: "DELETE" }, TOKEN)).status).toBe(204);
   for (const [id, doc] of Object.entries(DOCUMENTS)) await put(id, doc);
   expect(await server.stop()).toBe(0);
@@ -238,6 +251,28 @@ async function documentsOf(server: Server, ids: readonly string[]): Promise<Reco
   return documents;
 }
 
+/** Every version of every id of HISTORY, read back natively by vread (until a version is not found). */
+async function historyOf(server: Server): Promise<typeof HISTORY> {
+  const history: typeof HISTORY = {};
+  for (const id of new Set(Object.keys(HISTORY).map((key) => key.split("/")[0] as string))) {
+    for (let versionId = 1; ; versionId++) {
+      const response = await server.request(`/Binary/${id}/_history/${versionId}`, {}, TOKEN);
+      if (response.status === 404) break;
+      const body = Buffer.from(await response.arrayBuffer()).toString("latin1");
+      history[`${id}/${versionId}`] =
+        response.status === 200
+          ? {
+              status: 200,
+              body,
+              contentType: response.headers.get("content-type"),
+              securityContext: response.headers.get("x-security-context"),
+            }
+          : { status: response.status };
+    }
+  }
+  return history;
+}
+
 async function idsOf(data: string): Promise<string[]> {
   const ids: string[] = [];
   for await (const { id } of scanIds(data)) ids.push(id);
@@ -245,7 +280,7 @@ async function idsOf(data: string): Promise<string[]> {
 }
 
 describe("the README's logical copy gives back the same documents", () => {
-  test("export --all then import --id-from-filename --data: ids, bytes, content types, security contexts", async () => {
+  test("export --all then import --id-from-filename --data: ids, bytes, types, security contexts, every version", async () => {
     using dir = tempDir();
     const source = join(dir.path, "source");
     const copy = join(dir.path, "new");
@@ -253,23 +288,24 @@ describe("the README's logical copy gives back the same documents", () => {
     const readme = readmeLogicalCopy();
     const exportAll = await runReadme(readme.exportAll.replace("/var/lib/fhirbin", source), dir.path);
     expect(exportAll.exitCode).toBe(0);
-    expect(exportAll.stderr).toContain("exported 5 documents");
+    expect(exportAll.stderr).toContain("exported 5 current documents and 1 deleted (8 versions) to ");
     const command = readme.importData.replace("/srv/fhirbin-new", copy);
     const imported = await runReadme(command, dir.path);
-    expect(imported.stderr).toContain("imported 5, skipped 0 already stored, refused 0, failed 0 (5 files");
+    expect(imported.stderr).toContain("imported 6, skipped 0 already stored, refused 0, failed 0 (6 files");
     expect(imported.exitCode).toBe(0);
     // Run again: everything is already stored, nothing is written.
     const again = await runReadme(command, dir.path);
-    expect(again.stderr).toContain("imported 0, skipped 5 already stored, refused 0, failed 0");
+    expect(again.stderr).toContain("imported 0, skipped 6 already stored, refused 0, failed 0");
     expect(again.exitCode).toBe(0);
 
-    expect(await idsOf(copy)).toEqual(Object.keys(DOCUMENTS).sort());
+    expect(await idsOf(copy)).toEqual([...Object.keys(DOCUMENTS), "gone"].sort());
     await using server = await startFhirbin(["--port", "0", "--data", copy, "--token", TOKEN]);
     expect(await documentsOf(server, Object.keys(DOCUMENTS))).toEqual(DOCUMENTS);
+    expect(await historyOf(server)).toEqual(HISTORY);
     expect(await server.stop()).toBe(0);
   });
 
-  test("export --all then import --id-from-filename --url --token into a running server", async () => {
+  test("export --all then import --id-from-filename --url --token into a running server, every version", async () => {
     using dir = tempDir();
     const source = join(dir.path, "source");
     await fillStore(source);
@@ -287,13 +323,12 @@ describe("the README's logical copy gives back the same documents", () => {
     ]);
     const command = readme.importUrl.replace("http://127.0.0.1:8080/fhir", server.base);
     const imported = await runReadme(command, dir.path, { TOKEN });
-    expect(imported.stderr).toContain("imported 5, skipped 0 already stored, refused 0, failed 0 (5 files");
+    expect(imported.stderr).toContain("imported 6, skipped 0 already stored, refused 0, failed 0 (6 files");
     expect(imported.exitCode).toBe(0);
     const again = await runReadme(command, dir.path, { TOKEN });
-    expect(again.stderr).toContain("imported 0, skipped 5 already stored, refused 0, failed 0");
+    expect(again.stderr).toContain("imported 0, skipped 6 already stored, refused 0, failed 0");
     expect(await documentsOf(server, Object.keys(DOCUMENTS))).toEqual(DOCUMENTS);
-    const gone = await server.request("/Binary/gone", {}, TOKEN);
-    expect(gone.status).toBe(404);
+    expect(await historyOf(server)).toEqual(HISTORY);
     expect(await server.stop()).toBe(0);
   });
 
@@ -309,6 +344,7 @@ describe("the README's logical copy gives back the same documents", () => {
     const result = await runFhirbin(["import", folder, "--data", copy, "--json"]);
     expect(result.exitCode).toBe(1);
     expect(statuses(result.stdout)).toEqual([
+      ["gone.json", "imported"],
       ["letter-1.pdf", "imported"],
       ["note.txt", "failed"],
       ["odd.bin", "imported"],
@@ -319,7 +355,7 @@ describe("the README's logical copy gives back the same documents", () => {
     expect(result.stderr).toContain(
       `refused: ${join(folder, "stray.txt")}: not described by the export's _metadata/`,
     );
-    expect(await idsOf(copy)).toEqual(["letter-1", "odd", "report", "scan.2024"]);
+    expect(await idsOf(copy)).toEqual(["gone", "letter-1", "odd", "report", "scan.2024"]);
 
     const withContext = await runFhirbin([
       "import",
@@ -331,6 +367,59 @@ describe("the README's logical copy gives back the same documents", () => {
     ]);
     expect(withContext.exitCode).toBe(2);
     expect(withContext.stderr).toContain("an export folder's metadata gives each document's own");
+  });
+
+  test("a document the export has deleted is not deleted where it is current, unless --force", async () => {
+    using dir = tempDir();
+    const source = join(dir.path, "source");
+    await fillStore(source);
+    const folder = join(dir.path, "copy");
+    expect((await runFhirbin(["export", "--all", folder, "--data", source])).exitCode).toBe(0);
+    const copy = join(dir.path, "new");
+    const alive = join(dir.path, "alive");
+    mkdirSync(alive);
+    writeFileSync(join(alive, "gone.txt"), "still wanted here");
+    expect((await runFhirbin(["import", alive, "--data", copy, "--id-from-filename"])).exitCode).toBe(0);
+    const args = ["import", folder, "--data", copy, "--json"];
+    const refused = await runFhirbin(args);
+    expect(refused.exitCode).toBe(1);
+    expect(records(refused.stdout).find((r) => r.id === "gone")).toEqual({
+      file: join(folder, "_metadata", "gone.json"),
+      status: "refused",
+      id: "gone",
+      error: "Binary/gone version 1 is current, the export has it deleted (--force deletes it)",
+    });
+    expect(await exported(copy, "gone")).toBe("still wanted here");
+    const forced = await runFhirbin([...args, "--force"]);
+    expect(forced.exitCode).toBe(0);
+    expect(records(forced.stdout).find((r) => r.id === "gone")).toMatchObject({
+      status: "imported",
+      versionId: 2,
+    });
+    expect(await exported(copy, "gone")).toBeNull();
+  });
+
+  test("an export folder written before exports kept the history imports its current versions", async () => {
+    using dir = tempDir();
+    const source = join(dir.path, "source");
+    await fillStore(source);
+    const folder = join(dir.path, "copy");
+    expect((await runFhirbin(["export", "--all", folder, "--data", source])).exitCode).toBe(0);
+    // The earlier format: the current version's metadata alone, no `versions`, no deleted documents.
+    rmSync(join(folder, "_versions"), { recursive: true });
+    rmSync(join(folder, "_metadata", "gone.json"));
+    for (const id of Object.keys(DOCUMENTS)) {
+      const path = join(folder, "_metadata", `${id}.json`);
+      const { versions: _, ...current } = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+      writeFileSync(path, JSON.stringify(current));
+    }
+    const copy = join(dir.path, "new");
+    const result = await runFhirbin(["import", folder, "--data", copy]);
+    expect(result.stderr).toContain("imported 5, skipped 0 already stored, refused 0, failed 0 (5 files");
+    expect(result.exitCode).toBe(0);
+    await using server = await startFhirbin(["--port", "0", "--data", copy, "--token", TOKEN]);
+    expect(await documentsOf(server, Object.keys(DOCUMENTS))).toEqual(DOCUMENTS);
+    expect(await server.stop()).toBe(0);
   });
 
   test("export --all into a folder that is not empty is refused: a stale document would be imported back", async () => {

@@ -210,19 +210,24 @@ describe("fhirbin export", () => {
     const target = join(dir.path, "export");
     const all = await runFhirbin(["export", "--all", target, "--data", data]);
     expect(all.exitCode).toBe(0);
-    expect(readdirSync(target).sort()).toEqual(["_metadata", "letter.pdf", "note.txt"]);
+    expect(readdirSync(target).sort()).toEqual(["_metadata", "_versions", "letter.pdf", "note.txt"]);
+    expect(readFileSync(join(target, "_versions", "note.1.txt"), "utf8")).toBe("v1");
     expect(readFileSync(join(target, "letter.pdf"), "utf8")).toBe(PDF);
-    expect(JSON.parse(readFileSync(join(target, "_metadata", "note.json"), "utf8"))).toEqual({
-      id: "note",
-      versionId: 2,
+    const version = (versionId: number, text: string, file: string) => ({
+      versionId,
       lastUpdated: expect.any(String),
       contentType: "text/plain; charset=utf-8",
       securityContext: null,
-      size: 2,
-      sha256: new Bun.CryptoHasher("sha256").update("v2").digest("hex"),
-      file: "note.txt",
+      size: text.length,
+      sha256: new Bun.CryptoHasher("sha256").update(text).digest("hex"),
+      file,
     });
-    expect(all.stderr).toContain(`exported 2 documents to ${target}`);
+    expect(JSON.parse(readFileSync(join(target, "_metadata", "note.json"), "utf8"))).toEqual({
+      id: "note",
+      ...version(2, "v2", "note.txt"),
+      versions: [version(1, "v1", "_versions/note.1.txt"), version(2, "v2", "note.txt")],
+    });
+    expect(all.stderr).toContain(`exported 2 current documents (3 versions) to ${target}`);
   });
 
   test("from a running server with --url", async () => {
