@@ -4,7 +4,8 @@
  * a document's id is derived from its SHA-256, so the same content always lands on the same id; with it, two
  * files that give one id (`letter-1.pdf`, `letter-1.txt`) are a clash and both are refused. A folder that
  * `fhirbin export --all` wrote is recognised by its `_metadata/` folder: its documents keep the exported id,
- * content type and security context. A file whose id already holds exactly this content (bytes, content type,
+ * content type and security context, and an id the target never had gets the whole history replayed in
+ * order (the same version numbers, deletions included). A file whose id already holds exactly this content (bytes, content type,
  * security context) is skipped, so a re-run is a no-op; one whose id holds anything else is refused, never
  * stored on top. `--force` stores it as a new version instead, and imports the first file of a clash.
  */
