@@ -5,9 +5,10 @@
  * files that give one id (`letter-1.pdf`, `letter-1.txt`) are a clash and both are refused. A folder that
  * `fhirbin export --all` wrote is recognised by its `_metadata/` folder: its documents keep the exported id,
  * content type and security context, and an id the target never had gets the whole history replayed in
- * order (the same version numbers, deletions included). A file whose id already holds exactly this content (bytes, content type,
- * security context) is skipped, so a re-run is a no-op; one whose id holds anything else is refused, never
- * stored on top. `--force` stores it as a new version instead, and imports the first file of a clash.
+ * order (the same version numbers, deletions included). A file whose id already holds exactly this content
+ * (bytes, content type, security context) is skipped, so a re-run is a no-op; one whose id holds anything
+ * else is refused, never stored on top. `--force` stores it as a new version instead, and imports the first
+ * file of a clash.
  */
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
