@@ -1,15 +1,17 @@
 /**
  * `fhirbin export ID [--version N] [-o FILE]`: one document's content to a file or stdout; `fhirbin export
- * --all DIR`: every current document as `<id><ext>`, its metadata as `_metadata/<id>.json` (ids never start
- * with `_`, so the names cannot collide). From a stopped data directory (`--data`) or a running server
- * (`--url`, single documents only: listing needs a data directory).
+ * --all DIR`: every document's current version as `<id><ext>`, the versions before it as
+ * `_versions/<id>.<n><ext>`, the metadata of all as `_metadata/<id>.json` (ids never start with `_`, so the
+ * names cannot collide): a folder that `fhirbin import` recognises and imports back exactly. From a stopped
+ * data directory (`--data`) or a running server (`--url`, single documents only: listing needs a data
+ * directory).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
-import { scanIds } from "../search/fs-scan.ts";
-import type { StoredVersion } from "../store/types.ts";
+import { type ScannedId, scanIds } from "../search/fs-scan.ts";
+import type { VersionRecord } from "../store/types.ts";
 import { extensionOf } from "./content-type.ts";
 import type { ToolIo } from "./import.ts";
 import { type DocumentTarget, openDataTarget, openRemoteTarget } from "./remote.ts";
@@ -18,17 +20,97 @@ const USAGE =
   "usage: fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL [--token T]]\n" +
   "       fhirbin export --all DIR [--data DIR]";
 
-/** Every id of a data directory, sorted (the search index's scanner of the sidecar tree). */
-async function listIds(dataDir: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const { id } of scanIds(dataDir)) ids.push(id);
-  return ids.sort();
+/** The folder of an export that holds each document's metadata; `import` recognises an export by it. */
+export const METADATA_DIR = "_metadata";
+
+/** The folder of an export that holds the content of the versions before the current one. */
+const VERSIONS_DIR = "_versions";
+
+/** One version of an exported document: its content's file (beside the metadata folder) and metadata. */
+export type ExportedVersion =
+  | { versionId: number; deleted: true }
+  | {
+      versionId: number;
+      deleted: false;
+      file: string;
+      contentType: string;
+      securityContext: string | null;
+      size: number;
+      sha256: string;
+    };
+
+/** A document as `_metadata/<id>.json` describes it: what `import` needs to store it back exactly. */
+export interface ExportedDocument {
+  id: string;
+  /** Every version, oldest first; the last is the current one. */
+  versions: ExportedVersion[];
 }
 
-/** The metadata written beside an exported document. */
-function metadataOf(version: StoredVersion): Record<string, unknown> {
-  const { id, versionId, lastUpdated, contentType, securityContext, size, sha256 } = version;
-  return { id, versionId, lastUpdated, contentType, securityContext, size, ...(sha256 ? { sha256 } : {}) };
+/**
+ * A file of the export folder: a plain name, or one in the versions folder (no other separator, not `.` or
+ * `..`), so a metadata file can name nothing outside its export.
+ */
+const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9.-]{1,80}$`);
+
+function parseVersion(value: unknown): ExportedVersion | null {
+  const { versionId, deleted, file, contentType, securityContext, size, sha256 } = (value ?? {}) as Record<
+    string,
+    unknown
+  >;
+  if (!Number.isSafeInteger(versionId) || (versionId as number) < 1) return null;
+  if (deleted === true) return { versionId: versionId as number, deleted: true };
+  const valid =
+    typeof file === "string" &&
+    FILE_NAME.test(file) &&
+    typeof contentType === "string" &&
+    contentType !== "" &&
+    (securityContext === null || typeof securityContext === "string") &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    typeof sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(sha256);
+  return valid
+    ? {
+        versionId: versionId as number,
+        deleted: false,
+        file,
+        contentType,
+        securityContext,
+        size: size as number,
+        sha256,
+      }
+    : null;
+}
+
+/**
+ * The document an export's metadata file describes; null when the text is not such a file. The file holds
+ * the current version's metadata, and every version in `versions`; a file without `versions` (written
+ * before exports kept the history) is the current version alone.
+ */
+export function parseExportedDocument(text: string): ExportedDocument | null {
+  let value: Record<string, unknown>;
+  try {
+    value = (JSON.parse(text) ?? {}) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const { id, versions } = value;
+  if (typeof id !== "string" || !isValidId(id)) return null;
+  const parsed = (Array.isArray(versions) ? versions : [value]).map(parseVersion);
+  const ascending = parsed.every(
+    (version, index) =>
+      version !== null && (index === 0 || version.versionId > (parsed[index - 1]?.versionId ?? 0)),
+  );
+  // A document begins with content: a deletion can only follow a version.
+  return ascending && parsed[0]?.deleted === false ? { id, versions: parsed as ExportedVersion[] } : null;
+}
+
+/** The metadata of one exported version. */
+function metadataOf(version: VersionRecord, file: string | null): Record<string, unknown> {
+  if (version.deleted)
+    return { versionId: version.versionId, lastUpdated: version.lastUpdated, deleted: true };
+  const { versionId, lastUpdated, contentType, securityContext, size, sha256 } = version;
+  return { versionId, lastUpdated, contentType, securityContext, size, sha256, file };
 }
 
 /** Runs `fhirbin export`; resolves with the exit status. */
@@ -123,23 +205,47 @@ export async function runExport(
 }
 
 async function exportAll(target: DocumentTarget, dataDir: string, dir: string, io: ToolIo): Promise<number> {
-  await mkdir(join(dir, "_metadata"), { recursive: true });
-  let exported = 0;
-  let deleted = 0;
-  for (const id of await listIds(dataDir)) {
-    const version = await target.current(id);
-    if (!version) {
-      deleted++;
-      continue;
-    }
-    const file = `${id}${extensionOf(version.contentType)}`;
-    await Bun.write(join(dir, file), await target.content(version));
-    await writeFile(
-      join(dir, "_metadata", `${id}.json`),
-      `${JSON.stringify({ ...metadataOf(version), file }, null, 2)}\n`,
-    );
-    exported++;
+  const present = await readdir(dir).catch((error: { code?: unknown }) => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  if (present.length > 0) {
+    // Files of an earlier export would be imported back with this one: documents deleted since among them.
+    io.err(`fhirbin export: ${dir} is not empty: --all writes into a new or empty folder`);
+    return 1;
   }
-  io.err(`exported ${exported} documents to ${dir}${deleted ? ` (${deleted} deleted ones left out)` : ""}`);
+  await mkdir(join(dir, METADATA_DIR), { recursive: true });
+  await mkdir(join(dir, VERSIONS_DIR));
+  const counts = { documents: 0, deleted: 0, versions: 0 };
+  const scanned: ScannedId[] = [];
+  for await (const found of scanIds(dataDir)) scanned.push(found);
+  for (const { id, versions } of scanned.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const history: Array<Record<string, unknown>> = [];
+    let current: Record<string, unknown> = {};
+    for (const versionId of versions) {
+      const version = await target.version(id, versionId);
+      if (version === null) throw new Error(`Binary/${id} version ${versionId} is listed but cannot be read`);
+      let file: string | null = null;
+      if (!version.deleted) {
+        // The current version as `<id><ext>`, the ones before it as `_versions/<id>.<n><ext>`.
+        const name = versionId === versions.at(-1) ? id : `${VERSIONS_DIR}/${id}.${versionId}`;
+        file = `${name}${extensionOf(version.contentType)}`;
+        await Bun.write(join(dir, file), await target.content(version));
+      }
+      current = metadataOf(version, file);
+      history.push(current);
+    }
+    if (current.deleted) counts.deleted++;
+    else counts.documents++;
+    counts.versions += history.length;
+    await writeFile(
+      join(dir, METADATA_DIR, `${id}.json`),
+      `${JSON.stringify({ id, ...current, versions: history }, null, 2)}\n`,
+    );
+  }
+  io.err(
+    `exported ${counts.documents} current documents${counts.deleted ? ` and ${counts.deleted} deleted` : ""} ` +
+      `(${counts.versions} versions) to ${dir}`,
+  );
   return 0;
 }

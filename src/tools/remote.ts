@@ -6,8 +6,11 @@ import { FhirError } from "../fhir/errors.ts";
 import { createStore } from "../store/index.ts";
 import type { StoredVersion, VersionRecord } from "../store/types.ts";
 
-/** The outcome of a write: the version written, or `exists` when `If-None-Match: *` found a current one. */
-export type PutResult = { versionId: number; created: boolean } | "exists";
+/**
+ * The outcome of a conditional write: the version written, or `conflict` when its precondition failed (the id
+ * exists after all, or its current version is no longer the one replaced).
+ */
+export type PutResult = { versionId: number; created: boolean } | "conflict";
 
 /** What the tools need of a store, local or remote. */
 export interface DocumentTarget extends AsyncDisposable {
@@ -15,14 +18,19 @@ export interface DocumentTarget extends AsyncDisposable {
   current(id: string): Promise<StoredVersion | null>;
   /** A given version, or null. */
   version(id: string, versionId: number): Promise<VersionRecord | null>;
-  /** True when the current version of `id` has exactly this content (size and SHA-256). */
-  holds(id: string, size: number, sha256: string): Promise<boolean>;
-  /** Writes a version; `onlyCreate` is `If-None-Match: *`. */
+  /** True when `version` has exactly this content (size and SHA-256). */
+  holds(version: StoredVersion, size: number, sha256: string): Promise<boolean>;
+  /**
+   * Writes a version, always conditionally: `replaces` is the current version the write may replace
+   * (`If-Match`), or null to only create (`If-None-Match: *`).
+   */
   put(
     id: string,
     body: Uint8Array,
-    meta: { contentType: string; securityContext: string | null; onlyCreate: boolean },
+    meta: { contentType: string; securityContext: string | null; replaces: number | null },
   ): Promise<PutResult>;
+  /** Deletes `id` (a deletion version), only while `replaces` is its current version (`If-Match`). */
+  remove(id: string, replaces: number): Promise<PutResult>;
   /** The content of a version. */
   content(version: StoredVersion): Promise<Blob>;
 }
@@ -37,22 +45,28 @@ export async function openDataTarget(dataDir: string, maxSize: number): Promise<
   return {
     current,
     version: (id, versionId) => store.version(id, versionId),
-    async holds(id, size, sha256) {
-      const version = await current(id);
-      return version !== null && version.size === size && version.sha256 === sha256;
-    },
-    async put(id, body, { contentType, securityContext, onlyCreate }) {
+    holds: async (version, size, sha256) => version.size === size && version.sha256 === sha256,
+    async put(id, body, { contentType, securityContext, replaces }) {
       try {
         const { version, created } = await store.update(id, {
           contentType,
           securityContext,
           body,
           maxSize,
-          ifNoneMatch: onlyCreate,
+          ...(replaces === null ? { ifNoneMatch: true } : { ifMatch: replaces }),
         });
         return { versionId: version.versionId, created };
       } catch (error) {
-        if (onlyCreate && error instanceof FhirError && error.status === 412) return "exists";
+        if (error instanceof FhirError && error.status === 412) return "conflict";
+        throw error;
+      }
+    },
+    async remove(id, replaces) {
+      try {
+        const deleted = await store.delete(id, { ifMatch: replaces });
+        return deleted ? { versionId: deleted.versionId, created: false } : "conflict";
+      } catch (error) {
+        if (error instanceof FhirError && error.status === 412) return "conflict";
         throw error;
       }
     },
@@ -121,27 +135,40 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
   return {
     current,
     version: (id, versionId) => readRecord(id, versionId),
-    async holds(id, size, sha256) {
+    async holds(version, size, sha256) {
       // The headers give the size; the content is only fetched and hashed when that matches.
-      const version = await current(id);
-      if (version === null || version.size !== size) return false;
+      if (version.size !== size) return false;
       const bytes = await (await content(version)).bytes();
       return new Bun.CryptoHasher("sha256").update(bytes).digest("hex") === sha256;
     },
-    async put(id, body, { contentType, securityContext, onlyCreate }) {
+    async put(id, body, { contentType, securityContext, replaces }) {
       const extra: Record<string, string> = { "content-type": contentType, prefer: "return=minimal" };
       if (securityContext) extra["x-security-context"] = securityContext;
-      if (onlyCreate) extra["if-none-match"] = "*";
+      if (replaces === null) extra["if-none-match"] = "*";
+      else extra["if-match"] = `W/"${replaces}"`;
       const response = await fetch(`${base}/Binary/${id}`, { method: "PUT", headers: headers(extra), body });
-      if (onlyCreate && response.status === 412) {
+      if (response.status === 412) {
         await response.arrayBuffer();
-        return "exists";
+        return "conflict";
       }
       if (response.status !== 200 && response.status !== 201)
         throw await failure(response, `PUT /Binary/${id}`);
       await response.arrayBuffer();
       const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
       return { versionId: Number(etag?.[1] ?? 0), created: response.status === 201 };
+    },
+    async remove(id, replaces) {
+      const response = await fetch(`${base}/Binary/${id}`, {
+        method: "DELETE",
+        headers: headers({ "if-match": `W/"${replaces}"` }),
+      });
+      if (response.status !== 204 && response.status !== 412)
+        throw await failure(response, `DELETE /Binary/${id}`);
+      await response.arrayBuffer();
+      if (response.status === 412) return "conflict";
+      const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
+      if (!etag) throw new RemoteError(`DELETE /Binary/${id}: HTTP 204 without the deletion's ETag`);
+      return { versionId: Number(etag[1]), created: false };
     },
     content,
     [Symbol.asyncDispose]: async () => {},

@@ -45,14 +45,14 @@ describe("fhirbin import", () => {
     const screen = first.stdout.text;
     if (tty) expect(screen).toContain("\r\u001b[K[");
     expect(screen).toMatch(/\[#{20}\] 1000\/1000 files {2}\S+ KiB\/\S+ KiB {2}\d+ files\/s {2}ETA 0s/);
-    expect(screen).toContain("imported 1000, skipped 0 already stored, failed 0 (1000 files");
+    expect(screen).toContain("imported 1000, skipped 0 already stored, refused 0, failed 0 (1000 files");
 
     const second = await runFhirbin(["import", source, "--data", data, "--json"]);
     expect(second.exitCode).toBe(0);
     const lines = records(second.stdout);
     expect(lines).toHaveLength(1000);
     expect(lines.filter((line) => line.status === "skipped")).toHaveLength(1000);
-    expect(second.stderr).toContain("imported 0, skipped 1000 already stored, failed 0");
+    expect(second.stderr).toContain("imported 0, skipped 1000 already stored, refused 0, failed 0");
     // Not a terminal: no progress line unless --progress asks for one.
     expect(second.stderr).not.toContain("files/s");
   }, 60_000);
@@ -92,7 +92,10 @@ describe("fhirbin import", () => {
       size: 5,
       sha256: new Bun.CryptoHasher("sha256").update("hello").digest("hex"),
     });
-    const forced = await runFhirbin([...args, "--force"]);
+    // --force writes no version identical to the current one, only one that differs (here: the context).
+    const same = await runFhirbin([...args, "--force"]);
+    expect(records(same.stdout).map((r) => r.status)).toEqual(Array(4).fill("skipped"));
+    const forced = await runFhirbin([...args.slice(0, -1), "Patient/9000000010", "--force"]);
     expect(forced.exitCode).toBe(0);
     expect(records(forced.stdout).map((r) => [r.status, r.versionId])).toEqual(
       Array(4).fill(["imported", 2]),
@@ -101,12 +104,12 @@ describe("fhirbin import", () => {
     // The security context was stored: read it back through a server.
     await using server = await startFhirbin(["--port", "0", "--data", data, "--token", TOKEN]);
     const read = await server.request(`/Binary/${note.id}`, {}, TOKEN);
-    expect(read.headers.get("x-security-context")).toBe("Patient/9000000009");
+    expect(read.headers.get("x-security-context")).toBe("Patient/9000000010");
     expect(await read.text()).toBe("hello");
     expect(await server.stop()).toBe(0);
   });
 
-  test("into a running server with --id-from-filename: a changed file becomes a new version", async () => {
+  test("into a running server with --id-from-filename: a changed file is refused, with --force a new version", async () => {
     using dir = tempDir();
     const source = join(dir.path, "in");
     mkdirSync(source);
@@ -134,7 +137,14 @@ describe("fhirbin import", () => {
     ]);
     writeFileSync(join(source, "referral-1.txt"), "second");
     const changed = await runFhirbin(args);
+    expect(changed.exitCode).toBe(1);
     expect(records(changed.stdout).map((r) => [r.id, r.status, r.versionId])).toEqual([
+      ["bad-name-", "skipped", undefined],
+      ["referral-1", "refused", undefined],
+    ]);
+    expect(await (await server.request("/Binary/referral-1", {}, TOKEN)).text()).toBe("first");
+    const forced = await runFhirbin([...args, "--force"]);
+    expect(records(forced.stdout).map((r) => [r.id, r.status, r.versionId])).toEqual([
       ["bad-name-", "skipped", undefined],
       ["referral-1", "imported", 2],
     ]);
@@ -180,7 +190,9 @@ describe("fhirbin export", () => {
     writeFileSync(join(source, "note.txt"), "v1");
     expect((await runFhirbin(["import", source, "--data", data, "--id-from-filename"])).exitCode).toBe(0);
     writeFileSync(join(source, "note.txt"), "v2");
-    expect((await runFhirbin(["import", source, "--data", data, "--id-from-filename"])).exitCode).toBe(0);
+    expect(
+      (await runFhirbin(["import", source, "--data", data, "--id-from-filename", "--force"])).exitCode,
+    ).toBe(0);
 
     const out = join(dir.path, "out.txt");
     const one = await runFhirbin(["export", "note", "--data", data, "-o", out]);
@@ -198,19 +210,24 @@ describe("fhirbin export", () => {
     const target = join(dir.path, "export");
     const all = await runFhirbin(["export", "--all", target, "--data", data]);
     expect(all.exitCode).toBe(0);
-    expect(readdirSync(target).sort()).toEqual(["_metadata", "letter.pdf", "note.txt"]);
+    expect(readdirSync(target).sort()).toEqual(["_metadata", "_versions", "letter.pdf", "note.txt"]);
+    expect(readFileSync(join(target, "_versions", "note.1.txt"), "utf8")).toBe("v1");
     expect(readFileSync(join(target, "letter.pdf"), "utf8")).toBe(PDF);
-    expect(JSON.parse(readFileSync(join(target, "_metadata", "note.json"), "utf8"))).toEqual({
-      id: "note",
-      versionId: 2,
+    const version = (versionId: number, text: string, file: string) => ({
+      versionId,
       lastUpdated: expect.any(String),
       contentType: "text/plain; charset=utf-8",
       securityContext: null,
-      size: 2,
-      sha256: new Bun.CryptoHasher("sha256").update("v2").digest("hex"),
-      file: "note.txt",
+      size: text.length,
+      sha256: new Bun.CryptoHasher("sha256").update(text).digest("hex"),
+      file,
     });
-    expect(all.stderr).toContain(`exported 2 documents to ${target}`);
+    expect(JSON.parse(readFileSync(join(target, "_metadata", "note.json"), "utf8"))).toEqual({
+      id: "note",
+      ...version(2, "v2", "note.txt"),
+      versions: [version(1, "v1", "_versions/note.1.txt"), version(2, "v2", "note.txt")],
+    });
+    expect(all.stderr).toContain(`exported 2 current documents (3 versions) to ${target}`);
   });
 
   test("from a running server with --url", async () => {
