@@ -2,11 +2,13 @@
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
-import { toHistoryBundle } from "../fhir/bundle.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { type FhirFormat, negotiateBinary, negotiateResource, type Representation } from "../fhir/format.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
+import { toTypeHistoryBundle } from "../fhir/search-bundle.ts";
+import { isStrictHandling, parseHistoryParams } from "../fhir/search-params.ts";
+import { instanceHistoryPage } from "../search/paging.ts";
 import { isOwnPatient, type Permission, type Principal } from "../security/scopes.ts";
 import type { Store, StoredVersion, VersionRecord, WriteResult } from "../store/types.ts";
 import { createAuthenticator, requirePermission } from "./auth.ts";
@@ -290,11 +292,15 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
     )
       records = [];
     if (records.length === 0) throw new FhirError(404, "not-found", `Binary/${id} is not known`);
+    const at = request.url.indexOf("?");
+    const entries = at < 0 ? [] : [...new URLSearchParams(request.url.slice(at + 1))];
+    // Paged like the type history (R4 http.html#history: `_count`, `_since`).
+    const params = parseHistoryParams(entries, { strict: isStrictHandling(request.headers.get("prefer")) });
     const base = baseOf(request);
-    const bundle = toHistoryBundle(records, base, config.fhirVersion, `${base}/Binary/${id}/_history`);
-    return resourceResponse(bundle, resourceFormat(request), {
-      pretty: query(request, "_pretty") === "true",
-    });
+    const page = instanceHistoryPage(records, params, `${base}/Binary/${id}/_history`);
+    const format = resourceFormat(request);
+    const bundle = toTypeHistoryBundle(page.records, base, format.version, page.total, page.links);
+    return resourceResponse(bundle, format, { pretty: params.pretty });
   };
 
   const remove = async (request: Request, principal: Principal, id: string): Promise<Response> => {

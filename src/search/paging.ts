@@ -13,6 +13,7 @@ import {
   type SearchParams,
   type SortKey,
 } from "../fhir/search-params.ts";
+import type { VersionRecord } from "../store/types.ts";
 import type { IndexedStore } from "./indexed-store.ts";
 import type { IndexedVersion } from "./search-index.ts";
 
@@ -132,6 +133,47 @@ export function historyPage(
   const start = cursor ? { key: cursor.key, direction: cursor.direction } : null;
   const rows = index.history(params.since, snapshot, start, params.count + 1);
   const { page, links } = paginate(rows, params.count, cursor, {
+    url,
+    params: params.links,
+    sort: "lastUpdated",
+    snapshot,
+    total,
+    filters: params.fingerprint,
+  });
+  return { records: page, total, links };
+}
+
+/**
+ * One page of `GET [base]/Binary/[id]/_history`, newest first; `versions` is the whole history of the id
+ * (newest first) and `url` its history URL. Versions are numbered 1..n and never change, so the snapshot is
+ * the version that was current when the first page was served, and a version's number is its key.
+ */
+export function instanceHistoryPage(
+  versions: readonly VersionRecord[],
+  params: HistoryParams,
+  url: string,
+): { records: HistoryRecord[]; total: number; links: PageLinks } {
+  const { cursor, since } = params;
+  const snapshot = cursor?.snapshot ?? versions[0]?.versionId ?? 0;
+  const rows = versions
+    .map(
+      (version): IndexedVersion => ({
+        ...version,
+        ts: Date.parse(version.lastUpdated),
+        seq: version.versionId,
+      }),
+    )
+    .filter((row) => row.seq <= snapshot && (since === null || row.ts >= since));
+  const total = rows.length;
+  // In query order, as the index would return them: newest first, or oldest first when going back.
+  const from = cursor?.key[1] ?? 0;
+  const ordered =
+    cursor === null
+      ? rows
+      : cursor.direction === "next"
+        ? rows.filter((row) => row.seq < from)
+        : rows.filter((row) => row.seq > from).reverse();
+  const { page, links } = paginate(ordered.slice(0, params.count + 1), params.count, cursor, {
     url,
     params: params.links,
     sort: "lastUpdated",

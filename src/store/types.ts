@@ -8,7 +8,15 @@ export interface StoredVersion {
   securityContext: string | null;
   size: number;
   sha256: string;
+  /**
+   * The interaction that made the version: POST (a create) or PUT (an update, or a create with the client's
+   * id). Absent in sidecars written before it was recorded: version 1 was then a POST, later ones PUTs.
+   */
+  method?: WriteMethod;
 }
+
+/** The HTTP method of a content write. */
+export type WriteMethod = "POST" | "PUT";
 
 /** A deletion: a version with no content (a tombstone), so history and 410 survive it. */
 export interface DeletedVersion {
@@ -49,6 +57,8 @@ export interface WriteRequest extends Preconditions, ContentMetadata {
    * index journals the write there). A rejection refuses the write and nothing is stored.
    */
   beforeCommit?: () => Promise<void>;
+  /** The interaction recorded with the version: PUT unless given (`create` gives POST). */
+  method?: WriteMethod;
 }
 
 export interface WriteResult {

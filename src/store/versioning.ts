@@ -7,6 +7,7 @@ import type {
   Preconditions,
   StoredVersion,
   VersionRecord,
+  WriteMethod,
   WriteRequest,
 } from "./types.ts";
 
@@ -40,6 +41,7 @@ export function nextStored(
   id: string,
   current: VersionRecord | null,
   content: WrittenContent,
+  method: WriteMethod,
 ): StoredVersion {
   return {
     id,
@@ -50,6 +52,7 @@ export function nextStored(
     securityContext: content.securityContext,
     size: content.size,
     sha256: content.sha256,
+    method,
   };
 }
 
