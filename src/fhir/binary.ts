@@ -19,12 +19,20 @@ export interface BinaryHeader {
   securityContext: string | null;
 }
 
-/** The tag marking a resource with elements left out (R4 search.html#summary). */
-export const SUBSETTED = {
-  system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-  code: "SUBSETTED",
-  display: "Resource encoded in summary mode",
-} as const;
+/**
+ * The tag marking a resource with elements left out (R4 search.html#summary). Its code system moved to
+ * terminology.hl7.org in R4; STU3 and DSTU2 name it `http://hl7.org/fhir/v3/ObservationValue`.
+ */
+export function subsettedTag(version: FhirVersion): Readonly<Record<string, string>> {
+  return {
+    system:
+      version.name === "R4"
+        ? "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+        : "http://hl7.org/fhir/v3/ObservationValue",
+    code: "SUBSETTED",
+    display: "Resource encoded in summary mode",
+  };
+}
 
 /** Builds the Binary resource (spec element order) with an optional base64 payload. */
 export function toBinaryResource(
@@ -36,7 +44,7 @@ export function toBinaryResource(
     versionId: String(header.versionId),
     lastUpdated: header.lastUpdated,
   };
-  if (payload === null) meta.tag = [SUBSETTED];
+  if (payload === null) meta.tag = [subsettedTag(version)];
   const resource: Resource = { resourceType: "Binary", id: header.id, meta, contentType: header.contentType };
   if (version.hasSecurityContext && header.securityContext) {
     resource.securityContext = { reference: header.securityContext };

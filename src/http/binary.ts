@@ -205,11 +205,15 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
         return new Response(null, { status, headers });
       case "OperationOutcome": {
         const text = `${created ? "Created" : "Updated"} Binary/${version.id} version ${version.versionId}`;
-        return resourceResponse(toOperationOutcome("information", "informational", text), format, {
-          status,
-          headers,
-          pretty,
-        });
+        return resourceResponse(
+          toOperationOutcome("information", "informational", text, format.version),
+          format,
+          {
+            status,
+            headers,
+            pretty,
+          },
+        );
       }
       case "representation":
         return wrapped(version, format, pretty, headers, status);

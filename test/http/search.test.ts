@@ -10,8 +10,9 @@ import { startServer, type TestServer } from "../harness.ts";
 
 const FHIR_JSON = "application/fhir+json; charset=utf-8";
 const FHIR_XML = "application/fhir+xml; charset=utf-8";
+// STU3's system (the server default); R4 moved it to terminology.hl7.org.
 const SUBSETTED = {
-  system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+  system: "http://hl7.org/fhir/v3/ObservationValue",
   code: "SUBSETTED",
   display: "Resource encoded in summary mode",
 };

@@ -11,7 +11,7 @@ import {
   type ParsedBinary,
   parseBinaryJson,
   parseBinaryXml,
-  SUBSETTED,
+  subsettedTag,
   toBinaryResource,
 } from "../../src/fhir/binary.ts";
 import type { FhirFormat } from "../../src/fhir/format.ts";
@@ -81,7 +81,7 @@ describe("toBinaryResource", () => {
       {
         resourceType: "Binary",
         id: "doc-1",
-        meta: { ...META, tag: [SUBSETTED] },
+        meta: { ...META, tag: [subsettedTag(DSTU2)] },
         contentType: "application/pdf",
       },
     ],
@@ -92,7 +92,7 @@ describe("toBinaryResource", () => {
       {
         resourceType: "Binary",
         id: "doc-1",
-        meta: { ...META, tag: [SUBSETTED] },
+        meta: { ...META, tag: [subsettedTag(R4)] },
         contentType: "application/pdf",
         securityContext: { reference: "Patient/123" },
       },
@@ -114,9 +114,13 @@ describe("toBinaryResource", () => {
     });
   });
 
-  test("the SUBSETTED tag", () => {
-    expect(SUBSETTED).toEqual({
-      system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+  test.each([
+    ["DSTU2", DSTU2, "http://hl7.org/fhir/v3/ObservationValue"],
+    ["STU3", STU3, "http://hl7.org/fhir/v3/ObservationValue"],
+    ["R4", R4, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"],
+  ])("the SUBSETTED tag names the v3 ObservationValue system of %s", (_name, version, system) => {
+    expect(subsettedTag(version)).toEqual({
+      system,
       code: "SUBSETTED",
       display: "Resource encoded in summary mode",
     });
