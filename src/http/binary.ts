@@ -236,7 +236,15 @@ export function binaryInteractions({ config, store }: { config: Config; store: S
       if (!current || current.deleted) requirePermission(principal, "create");
     }
     const format = resourceFormat(request);
-    const input = await readWriteInput(request, config.maxSize, id);
+    // The release a FHIR body is written in: its Content-Type's (fhirVersion, or a DSTU2 MIME type), else
+    // the server's.
+    const bodyType = request.headers.get("content-type");
+    const input = await readWriteInput(
+      request,
+      config.maxSize,
+      id,
+      negotiateResource(null, null, bodyType, config.fhirVersion).version,
+    );
     const settle = input.metadataAfterBody;
     if (!settle) requireAllowedType(input.contentType);
     if (permission === "patient-only" && !settle) await requireOwnWrite(principal, input.securityContext, id);

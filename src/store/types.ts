@@ -1,5 +1,7 @@
+import type { ResourceElements } from "../fhir/binary.ts";
+
 /** One stored version of a Binary: its metadata, as kept in the sidecar. */
-export interface StoredVersion {
+export interface StoredVersion extends ResourceElements {
   id: string;
   versionId: number;
   lastUpdated: string;
@@ -36,8 +38,8 @@ export interface Preconditions {
   ifNoneMatch?: boolean;
 }
 
-/** What a version records about its content besides the bytes. */
-export interface ContentMetadata {
+/** What a version records about its content besides the bytes (and, from a Binary resource, its elements). */
+export interface ContentMetadata extends ResourceElements {
   contentType: string;
   securityContext: string | null;
 }

@@ -133,7 +133,7 @@ describe("unknown elements (acceptUnknown: no)", () => {
     const res = await srv.request("/Binary", {
       method: "POST",
       body: utf8(body),
-      headers: { "content-type": contentType },
+      headers: { "content-type": contentType, accept: FHIR_JSON },
     });
     const outcome = (await res.json()) as { issue: { diagnostics: string }[] };
     return [res.status, outcome.issue[0]?.diagnostics ?? ""];
