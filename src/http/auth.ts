@@ -5,7 +5,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
-import { corsHeaders } from "../security/cors.ts";
+import { addVary, corsHeaders } from "../security/cors.ts";
 import { createJwtVerifier, looksLikeJwt } from "../security/jwt.ts";
 import { type Interaction, type Permission, type Principal, permissionFor } from "../security/scopes.ts";
 import { toSmartConfiguration } from "../security/smart.ts";
@@ -117,7 +117,10 @@ export function corsOnResponse(origins: readonly string[]): (request: Request, r
   return (request, response) => {
     if (origins.length === 0) return;
     const headers = corsHeaders(origins, request.headers.get("origin"), false);
-    for (const [name, value] of Object.entries(headers ?? {})) response.headers.set(name, value);
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (name === "vary") addVary(response.headers, value);
+      else response.headers.set(name, value);
+    }
   };
 }
 
@@ -129,10 +132,19 @@ export function corsOnResponse(origins: readonly string[]): (request: Request, r
 export function corsPolicy(origins: readonly string[]) {
   const plugin = new Elysia({ name: "fhirbin-cors" });
   if (origins.length === 0) return plugin;
-  return plugin.onRequest(({ request, set }) => {
-    const preflight = request.method === "OPTIONS" && request.headers.has("access-control-request-method");
-    const headers = corsHeaders(origins, request.headers.get("origin"), preflight);
-    if (preflight) return new Response(null, { status: 204, headers: headers ?? { vary: "Origin" } });
-    if (headers) Object.assign(set.headers, headers);
-  });
+  return (
+    plugin
+      .onRequest(({ request, set }) => {
+        const preflight =
+          request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+        const headers = corsHeaders(origins, request.headers.get("origin"), preflight);
+        if (preflight) return new Response(null, { status: 204, headers: headers ?? { vary: "Origin" } });
+        if (headers) Object.assign(set.headers, headers);
+      })
+      // A Response's own Vary (Accept, on negotiated ones) wins over the one set above: Origin is added to it.
+      .mapResponse({ as: "global" }, ({ request, responseValue }) => {
+        if (responseValue instanceof Response && corsHeaders(origins, request.headers.get("origin"), false))
+          addVary(responseValue.headers, "Origin");
+      })
+  );
 }

@@ -198,7 +198,13 @@ describe("caches", () => {
     const app = "https://app.example.org";
     await using srv = await startServer({ args: ["--cors-origin", app] });
     await write(srv, "PUT", "/Binary/v2", "hello");
-    for (const path of ["/Binary/v2", "/Binary/v2/_history/1", "/Binary/v2/_history", "/Binary/missing"]) {
+    for (const path of [
+      "/Binary/v2",
+      "/Binary/v2/_history/1",
+      "/Binary/v2/_history",
+      "/Binary/missing",
+      "/Binary/missing/_history",
+    ]) {
       const res = await srv.request(path, { headers: { origin: app, accept: FHIR_JSON } });
       await res.arrayBuffer();
       expect([path, res.headers.get("vary")]).toEqual([path, "Accept, Origin"]);
