@@ -11,11 +11,17 @@ import { type Interaction, type Permission, type Principal, permissionFor } from
 import { toSmartConfiguration } from "../security/smart.ts";
 import { tokenLabel } from "../security/token-file.ts";
 
-const CHALLENGE = 'Bearer realm="fhirbin", error="invalid_token"';
+/**
+ * The challenge of a request without a bearer token. RFC 6750 section 3.1: "If the request lacks any
+ * authentication information (e.g., the client was unaware that authentication is necessary or attempted
+ * using an unsupported authentication method), the resource server SHOULD NOT include an error code".
+ */
+const CHALLENGE = 'Bearer realm="fhirbin"';
+const INVALID_TOKEN = `${CHALLENGE}, error="invalid_token"`;
 
-/** The 401 every missing or bad token gets (RFC 6750 section 3). */
-function unauthorized(reason: string): FhirError {
-  return new FhirError(401, "login", reason, { "www-authenticate": CHALLENGE });
+/** The 401 of a bearer token that was sent and refused (RFC 6750 section 3), or of none (`challenge`). */
+function unauthorized(reason: string, challenge = INVALID_TOKEN): FhirError {
+  return new FhirError(401, "login", reason, { "www-authenticate": challenge });
 }
 
 /** The principal of every request when authentication is off. */
@@ -65,8 +71,9 @@ export function createAuthenticator(config: Config): (request: Request) => Princ
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   return (request) => {
     if (!config.auth) return ANONYMOUS;
-    if (!request.headers.has("authorization"))
-      throw unauthorized("An Authorization: Bearer token is required");
+    const header = request.headers.get("authorization");
+    if (header === null || !/^Bearer(?:[ \t]|$)/i.test(header))
+      throw unauthorized("An Authorization: Bearer token is required", CHALLENGE);
     const token = bearerToken(request);
     if (token === null) throw unauthorized("The bearer token is not valid");
     let found: Principal | null = null;

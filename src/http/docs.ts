@@ -672,7 +672,8 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
     "X-Content-Type-Options": { description: "`nosniff`", schema: { type: "string" } },
     "X-Request-ID": { description: "The request id, as logged", schema: { type: "string" } },
     "WWW-Authenticate": {
-      description: 'Bearer realm="fhirbin", error="invalid_token" (or "insufficient_scope")',
+      description:
+        'Bearer realm="fhirbin" without a token; with error="invalid_token" for a refused one (or "insufficient_scope")',
       schema: { type: "string" },
     },
     Allow: { description: "The methods this path allows", schema: { type: "string" } },
