@@ -242,7 +242,7 @@ const SEARCH_PARAMETERS: Parameter[] = [
     name: "_summary",
     in: "query",
     description: "`count`: only the total. Entries are always in the summary form (no payload).",
-    schema: { type: "string", enum: ["count", "true", "false"] },
+    schema: { type: "string", enum: ["count", "true", "text", "data", "false"] },
   },
   {
     name: "_elements",
