@@ -14,9 +14,13 @@ import { etagOf, httpDate } from "./conditional.ts";
  */
 const VARY = { vary: "Accept" } as const;
 
-/** `Content-Type` of a FHIR response: "FHIR responses carry `; charset=utf-8`". */
+/**
+ * `Content-Type` of a FHIR response: "FHIR responses carry `; charset=utf-8`", and R4B and R5 their
+ * `fhirVersion` (R4 http.html#version-parameter), as their MIME types and names are R4's.
+ */
 export function fhirContentType(format: FhirFormat): string {
-  return `${format.mime}; charset=utf-8`;
+  const { mimeParameter } = format.version;
+  return `${format.mime}${mimeParameter === null ? "" : `; fhirVersion=${mimeParameter}`}; charset=utf-8`;
 }
 
 /** A FHIR resource in the negotiated format. */
