@@ -258,6 +258,28 @@ const SEARCH_PARAMETERS: Parameter[] = [
   },
 ];
 
+/** The paging parameters of both histories, `GET [base]/Binary/_history` and `.../Binary/{id}/_history`. */
+const HISTORY_PAGING: Parameter[] = [
+  {
+    name: "_since",
+    in: "query",
+    description: "Only versions at or after this instant",
+    schema: { type: "string", format: "date-time" },
+  },
+  {
+    name: "_count",
+    in: "query",
+    description: "Entries per page (default 20, at most 1000)",
+    schema: { type: "integer", minimum: 0, maximum: 1000 },
+  },
+  {
+    name: "_cursor",
+    in: "query",
+    description: "Opaque paging cursor from a `next` link",
+    schema: { type: "string" },
+  },
+];
+
 /** Builds the OpenAPI document of fhirbin for one configuration (its base path and auth). */
 export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> {
   const base = config.basePath;
@@ -342,28 +364,7 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
       get: get("historyType", {
         tags: ["Search and history"],
         summary: "History of every Binary: a history Bundle, newest first",
-        parameters: [
-          {
-            name: "_since",
-            in: "query",
-            description: "Only versions at or after this instant",
-            schema: { type: "string", format: "date-time" },
-          },
-          {
-            name: "_count",
-            in: "query",
-            description: "Entries per page",
-            schema: { type: "integer", minimum: 0, maximum: 1000 },
-          },
-          {
-            name: "_cursor",
-            in: "query",
-            description: "Opaque paging cursor from a `next` link",
-            schema: { type: "string" },
-          },
-          ref("formatResource"),
-          ref("pretty"),
-        ],
+        parameters: [...HISTORY_PAGING, ref("formatResource"), ref("pretty")],
         responses: {
           "200": { description: "A history Bundle", content: fhirContent("Bundle") },
           ...COMMON_ERRORS,
@@ -404,8 +405,9 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
         tags: ["Search and history"],
         summary: "History of one Binary: a history Bundle, newest first",
         description:
-          "Entries are in the summary form; deletions are `DELETE` entries. 404 when the id is unknown.",
-        parameters: [ref("id"), ref("formatResource"), ref("pretty"), ref("X-Request-ID")],
+          "Paged like the type history. Entries are in the summary form, with the interaction that made each " +
+          "version (`POST`, `PUT`); deletions are `DELETE` entries. 404 when the id is unknown.",
+        parameters: [ref("id"), ...HISTORY_PAGING, ref("formatResource"), ref("pretty"), ref("X-Request-ID")],
         responses: {
           "200": { description: "A history Bundle", content: fhirContent("Bundle") },
           ...COMMON_ERRORS,
