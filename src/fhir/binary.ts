@@ -389,7 +389,10 @@ function xmlTags(meta: XmlNode | XmlNode[] | string | undefined): unknown {
   );
 }
 
-/** Reads a FHIR XML body written in `version`; null when it is well-formed XML but not a Binary in the FHIR namespace. */
+/**
+ * Reads a FHIR XML body written in `version`; null when it is well-formed XML but not a Binary in the FHIR
+ * namespace.
+ */
 export function parseBinaryXml(text: string, version: FhirVersion): ParsedBinary | null {
   const { name, node } = parseXml(text);
   if (name !== "Binary" || node["@xmlns"] !== FHIR_NS) return null;

@@ -183,9 +183,9 @@ async function readFhirBody(
 }
 
 /**
- * Reads a create/update body written in `version` (when it is a FHIR resource). R4: "the data is accepted as is ... except for the special case where the
+ * Reads a create/update body. R4: "the data is accepted as is ... except for the special case where the
  * content is actually a Binary resource". A FHIR JSON/XML body must be well-formed; a Binary resource in it
- * is unwrapped, anything else is stored as sent.
+ * (written in `version`) is unwrapped, anything else is stored as sent.
  */
 export async function readWriteInput(
   request: Request,
