@@ -65,6 +65,25 @@ describe("instance history", () => {
     ]);
   });
 
+  test("the previous link of an instance history page leads back to the page before it", async () => {
+    await using srv = await startServer();
+    for (let n = 1; n <= 5; n++) await write(srv, "PUT", "/Binary/h3", `v${n}`);
+    const versionsAt = async (url: string | null) => {
+      if (url === null) throw new Error("no link");
+      const bundle = (await (await follow(srv, url)).json()) as Bundle;
+      return { bundle, versions: bundle.entry?.map((entry) => entry.resource?.meta.versionId) };
+    };
+    const first = await versionsAt(`${srv.base}/Binary/h3/_history?_count=2`);
+    const second = await versionsAt(linkOf(first.bundle, "next"));
+    const back = await versionsAt(linkOf(second.bundle, "previous"));
+    expect([first.versions, second.versions, back.versions]).toEqual([
+      ["5", "4"],
+      ["3", "2"],
+      ["5", "4"],
+    ]);
+    expect(linkOf(back.bundle, "previous")).toBeNull();
+  });
+
   test("a version written while a client pages an instance history does not shift its pages", async () => {
     await using srv = await startServer();
     for (let n = 1; n <= 4; n++) await write(srv, "PUT", "/Binary/h2", `v${n}`);
