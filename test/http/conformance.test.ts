@@ -111,6 +111,13 @@ describe("instance history", () => {
       ["PUT", "Binary/p1", "201"],
     ]);
     expect(await requests(postedId ?? "")).toEqual([["POST", "Binary", "201"]]);
+    // The type history says the same.
+    const all = (await (await srv.request("/Binary/_history")).json()) as Bundle;
+    expect(all.entry?.map((entry) => [entry.request.method, entry.request.url])).toEqual([
+      ["POST", "Binary"],
+      ["PUT", "Binary/p1"],
+      ["PUT", "Binary/p1"],
+    ]);
   });
 });
 
