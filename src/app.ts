@@ -1,4 +1,5 @@
 /** Builds the fhirbin application; it never listens (main.ts does, tests use port 0). */
+import { randomBytes } from "node:crypto";
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { corsOnResponse, corsPolicy, smartRoutes } from "./http/auth.ts";
@@ -64,7 +65,9 @@ export function createApp({
     },
   });
   const guard = createConnectionGuard(config);
-  const binary = binaryInteractions({ config, store, guard });
+  // Without a search index (no cursors of its own) an instance history's cursors last as long as the process.
+  const cursorKey = indexed?.cursorKey ?? randomBytes(32);
+  const binary = binaryInteractions({ config, store, guard, cursorKey });
   return new Elysia({
     name: "fhirbin",
     serve: {

@@ -10,10 +10,12 @@ import {
   checkPayload,
   envelopeTooLarge,
   jsonReference,
+  jsonTags,
   type ParsedBinary,
 } from "./binary.ts";
 import { FhirError } from "./errors.ts";
 import { type ScanState, scanChunk } from "./scan-chunk.ts";
+import type { FhirVersion } from "./version.ts";
 
 /** Largest member other than the payload (id, meta, contentType, securityContext...). */
 export const SMALL_MEMBER_LIMIT = 64 * 1024;
@@ -47,8 +49,8 @@ function malformed(): FhirError {
 
 const isSpace = (byte: number): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 
-/** Creates a scanner for one request body. */
-export function createBinaryJsonScanner(): BinaryJsonScanner {
+/** Creates a scanner for one request body, written in `version`. */
+export function createBinaryJsonScanner(version: FhirVersion): BinaryJsonScanner {
   let state: JsonScanState = "undecided";
   let phase: Phase = "start";
   // After a comma a key must follow; right after `{` the object may also close.
@@ -261,13 +263,16 @@ export function createBinaryJsonScanner(): BinaryJsonScanner {
     end() {
       if (phase !== "done") throw malformed();
       const payloads = [members.get("content"), members.get("data")];
-      if (streamed > 0) checkPayload([...payloads, ""]);
-      else checkPayload(payloads);
-      return checkBinaryHeader(
-        members.get("id"),
-        members.get("contentType"),
-        jsonReference(members.get("securityContext")),
-      );
+      checkPayload(streamed > 0 ? [...payloads, ""] : payloads, version);
+      return checkBinaryHeader({
+        names: [...members.keys()],
+        id: members.get("id"),
+        contentType: members.get("contentType"),
+        reference: jsonReference(members.get("securityContext")),
+        implicitRules: members.get("implicitRules"),
+        language: members.get("language"),
+        tags: jsonTags(members.get("meta")),
+      });
     },
   };
 }

@@ -14,11 +14,14 @@ import {
 } from "./binary.ts";
 import { FhirError } from "./errors.ts";
 import { type ScanState, scanChunk } from "./scan-chunk.ts";
+import type { FhirVersion } from "./version.ts";
 import { decodeReferences, FHIR_NS, XML_MAX_DEPTH } from "./xml.ts";
 
 /** Largest markup (one tag, comment or processing instruction) outside the payload. */
 const MARKUP_LIMIT = 64 * 1024;
 const PAYLOADS = new Set(["content", "data"]);
+// Root children whose value attribute is kept as it is.
+const SMALL_VALUES = new Set(["id", "contentType", "implicitRules", "language"]);
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 // A payload element's tag up to the opening quote of its value attribute.
@@ -69,8 +72,8 @@ function parseTag(text: string): Tag {
 /** A character or entity reference, or the start of one cut off by the end of a chunk. */
 const REFERENCE = /&([^;&]*);?/g;
 
-/** Creates a scanner for one request body. */
-export function createBinaryXmlScanner(): BinaryXmlScanner {
+/** Creates a scanner for one request body, written in `version`. */
+export function createBinaryXmlScanner(version: FhirVersion): BinaryXmlScanner {
   let state: ScanState = "undecided";
   // "text": between tags; "markup": inside `<...>`; "payload": inside the streamed value attribute.
   let phase: "text" | "markup" | "payload" = "text";
@@ -84,6 +87,9 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
   const stack: string[] = [];
   let rootClosed = false;
   const values = new Map<string, unknown>();
+  // The root's child elements, and meta.tag as codings of their children's values.
+  const names: string[] = [];
+  const tags: Record<string, unknown>[] = [];
   let payloads = 0;
 
   const fail = (error: FhirError): never => {
@@ -106,17 +112,25 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
     if (rootClosed) fail(malformed("content after the root element"));
     const depth = stack.length;
     const parent = stack.at(-1);
+    if (depth === 1 && !names.includes(tag.name)) names.push(tag.name);
     if (depth === 0) {
       state = tag.name === "Binary" && tag.attributes.get("xmlns") === FHIR_NS ? "binary" : "other";
     } else if (depth === 1 && PAYLOADS.has(tag.name)) {
       // The streamed value was counted when it began; a payload element without one is malformed.
       if (!tag.attributes.has("value")) keep("payload", null);
-    } else if (depth === 1 && (tag.name === "id" || tag.name === "contentType")) {
+    } else if (depth === 1 && SMALL_VALUES.has(tag.name)) {
       keep(tag.name, tag.attributes.get("value") ?? null);
     } else if (depth === 1 && tag.name === "securityContext") {
       keep("securityContext", undefined);
     } else if (depth === 2 && parent === "securityContext" && tag.name === "reference") {
       keep("reference", tag.attributes.get("value") ?? null);
+    } else if (depth === 2 && parent === "meta" && tag.name === "tag") {
+      tags.push({});
+    } else if (depth === 3 && parent === "tag" && stack[1] === "meta") {
+      const coding = tags.at(-1) ?? {};
+      if (Object.hasOwn(coding, tag.name))
+        fail(malformed(`Binary.meta.tag.${tag.name} appears more than once`));
+      coding[tag.name] = tag.attributes.get("value") ?? null;
     }
     if (tag.empty) {
       if (depth === 0) rootClosed = true;
@@ -235,9 +249,17 @@ export function createBinaryXmlScanner(): BinaryXmlScanner {
     end() {
       if (!rootClosed || phase !== "text" || stack.length > 0) throw malformed("the document ended early");
       const present = values.has("payload") ? [values.get("payload")] : [];
-      checkPayload(payloads > 0 ? [...present, ""] : present);
+      checkPayload(payloads > 0 ? [...present, ""] : present, version);
       if (values.has("securityContext") && !values.has("reference")) values.set("reference", null);
-      return checkBinaryHeader(values.get("id"), values.get("contentType"), values.get("reference"));
+      return checkBinaryHeader({
+        names,
+        id: values.get("id"),
+        contentType: values.get("contentType"),
+        reference: values.get("reference"),
+        implicitRules: values.get("implicitRules"),
+        language: values.get("language"),
+        tags: names.includes("meta") && tags.length > 0 ? tags : undefined,
+      });
     },
   };
 }

@@ -10,8 +10,37 @@ import type { Resource } from "./outcome.ts";
 import type { FhirVersion } from "./version.ts";
 import { FHIR_NS, parseXml, toXml, type XmlNode } from "./xml.ts";
 
+/** A Coding of `meta.tag` (R4 datatypes.html#Coding), its elements in spec order. */
+export interface TagCoding {
+  system?: string;
+  version?: string;
+  code?: string;
+  display?: string;
+  userSelected?: boolean;
+}
+
+/**
+ * The elements of a Binary resource a client sets besides its content: part of the resource, so kept with
+ * the version (as HAPI keeps them) and rendered on FHIR reads. Each is absent when the client sent none.
+ */
+export interface ResourceElements {
+  implicitRules?: string;
+  language?: string;
+  /** `meta.tag`, without the SUBSETTED tag fhirbin adds itself. */
+  tags?: TagCoding[];
+}
+
+/** The resource elements of `source` that are set, and nothing else (a sidecar holds only those). */
+export function resourceElements({ implicitRules, language, tags }: ResourceElements): ResourceElements {
+  return {
+    ...(implicitRules === undefined ? {} : { implicitRules }),
+    ...(language === undefined ? {} : { language }),
+    ...(tags === undefined || tags.length === 0 ? {} : { tags }),
+  };
+}
+
 /** What a Binary resource says about one stored version. */
-export interface BinaryHeader {
+export interface BinaryHeader extends ResourceElements {
   id: string;
   versionId: number;
   lastUpdated: string;
@@ -19,12 +48,20 @@ export interface BinaryHeader {
   securityContext: string | null;
 }
 
-/** The tag marking a resource with elements left out (R4 search.html#summary). */
-export const SUBSETTED = {
-  system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-  code: "SUBSETTED",
-  display: "Resource encoded in summary mode",
-} as const;
+/**
+ * The tag marking a resource with elements left out (R4 search.html#summary). Its code system moved to
+ * terminology.hl7.org in R4; STU3 and DSTU2 name it `http://hl7.org/fhir/v3/ObservationValue`.
+ */
+export function subsettedTag(version: FhirVersion): Readonly<Record<string, string>> {
+  return {
+    system:
+      version.name === "R4"
+        ? "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+        : "http://hl7.org/fhir/v3/ObservationValue",
+    code: "SUBSETTED",
+    display: "Resource encoded in summary mode",
+  };
+}
 
 /** Builds the Binary resource (spec element order) with an optional base64 payload. */
 export function toBinaryResource(
@@ -36,8 +73,12 @@ export function toBinaryResource(
     versionId: String(header.versionId),
     lastUpdated: header.lastUpdated,
   };
-  if (payload === null) meta.tag = [SUBSETTED];
-  const resource: Resource = { resourceType: "Binary", id: header.id, meta, contentType: header.contentType };
+  const tags = [...(header.tags ?? []), ...(payload === null ? [subsettedTag(version)] : [])];
+  if (tags.length > 0) meta.tag = tags;
+  const resource: Resource = { resourceType: "Binary", id: header.id, meta };
+  if (header.implicitRules !== undefined) resource.implicitRules = header.implicitRules;
+  if (header.language !== undefined) resource.language = header.language;
+  resource.contentType = header.contentType;
   if (version.hasSecurityContext && header.securityContext) {
     resource.securityContext = { reference: header.securityContext };
   }
@@ -133,12 +174,52 @@ export function envelopeTooLarge(): FhirError {
 }
 
 /** A Binary resource received in a request body. */
-export interface ParsedBinary {
+export interface ParsedBinary extends ResourceElements {
   id: string | null;
   contentType: string;
   securityContext: string | null;
   data: Uint8Array;
 }
+
+/** The small elements of a Binary resource as a reader found them, before they are checked. */
+export interface BinaryFields {
+  /** The names of the resource's elements (JSON members, XML child elements). */
+  names: readonly string[];
+  id: unknown;
+  contentType: unknown;
+  /** `securityContext.reference`: undefined when securityContext is absent, null when it has none. */
+  reference: unknown;
+  implicitRules: unknown;
+  language: unknown;
+  /** `meta.tag` as a list of codings, each a record of its elements' values; undefined when absent. */
+  tags: unknown;
+}
+
+/**
+ * The elements of Binary in DSTU2, STU3 and R4 (`content` until STU3, `data` from R4; both are taken in every
+ * release, being one element renamed). STU3's CapabilityStatement says `acceptUnknown: no`, so anything else
+ * is refused rather than silently dropped.
+ */
+const KNOWN_ELEMENTS: ReadonlySet<string> = new Set([
+  "resourceType",
+  "id",
+  "meta",
+  "implicitRules",
+  "language",
+  "contentType",
+  "securityContext",
+  "content",
+  "data",
+]);
+const CODING_ELEMENTS: ReadonlySet<string> = new Set([
+  "system",
+  "version",
+  "code",
+  "display",
+  "userSelected",
+]);
+// BCP 47 (the binding of Resource.language): `en`, `en-GB`, `zh-Hant-TW`.
+const LANGUAGE = /^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$/;
 
 /**
  * Decodes base64Binary strictly: `Buffer.from(s, "base64")` silently drops data after padding
@@ -156,11 +237,23 @@ export function decodeBase64(value: string): Uint8Array {
 const REFERENCE = /^[!-~]{1,1024}$/;
 
 /** Checks the small elements of a Binary resource; shared by the whole-body and the streaming readers. */
-export function checkBinaryHeader(
-  id: unknown,
-  contentType: unknown,
-  reference: unknown,
-): Omit<ParsedBinary, "data"> {
+export function checkBinaryHeader({
+  names,
+  id,
+  contentType,
+  reference,
+  implicitRules,
+  language,
+  tags,
+}: BinaryFields): Omit<ParsedBinary, "data"> {
+  const unknown = names.filter((name) => !KNOWN_ELEMENTS.has(name));
+  if (unknown.length > 0) {
+    throw new FhirError(
+      400,
+      "structure",
+      `Binary has elements this server does not know: ${unknown.join(", ")}`,
+    );
+  }
   if (typeof contentType !== "string" || !parseMediaType(contentType)) {
     throw new FhirError(400, "required", "Binary.contentType is required and must be a valid MIME type");
   }
@@ -173,17 +266,61 @@ export function checkBinaryHeader(
   }
   if (id !== undefined && typeof id !== "string")
     throw new FhirError(400, "value", "Binary.id must be a string");
+  if (implicitRules !== undefined && (typeof implicitRules !== "string" || !REFERENCE.test(implicitRules)))
+    throw new FhirError(400, "value", "Binary.implicitRules must be a URI");
+  if (language !== undefined && (typeof language !== "string" || !LANGUAGE.test(language)))
+    throw new FhirError(400, "value", "Binary.language must be a language code such as en-GB");
   return {
     id: id ?? null,
     contentType: contentType.trim(),
     securityContext: (reference as string | undefined) ?? null,
+    ...resourceElements({
+      implicitRules: implicitRules as string | undefined,
+      language: language as string | undefined,
+      tags: tags === undefined ? undefined : checkTags(tags),
+    }),
   };
 }
 
-/** The one payload among `content` and `data` (undefined when absent), as base64 text; "" when neither. */
-export function checkPayload(payloads: readonly unknown[]): string {
+/** Checks `meta.tag`: codings of strings (userSelected a boolean, `true`/`false` in XML), nothing else. */
+function checkTags(tags: unknown): TagCoding[] {
+  const bad = (): FhirError =>
+    new FhirError(
+      400,
+      "value",
+      "Binary.meta.tag must be codings (system, version, code, display, userSelected)",
+    );
+  if (!Array.isArray(tags)) throw bad();
+  return tags.map((tag: unknown): TagCoding => {
+    if (typeof tag !== "object" || tag === null || Array.isArray(tag)) throw bad();
+    const fields = tag as Record<string, unknown>;
+    if (Object.keys(fields).some((name) => !CODING_ELEMENTS.has(name))) throw bad();
+    const text = (name: string): string | undefined => {
+      const value = fields[name];
+      if (value !== undefined && typeof value !== "string") throw bad();
+      return value;
+    };
+    const selected = fields.userSelected;
+    if (selected !== undefined && ![true, false, "true", "false"].includes(selected as boolean)) throw bad();
+    const coding: TagCoding = {};
+    for (const name of ["system", "version", "code", "display"] as const) {
+      const value = text(name);
+      if (value !== undefined) coding[name] = value;
+    }
+    if (selected !== undefined) coding.userSelected = selected === true || selected === "true";
+    return coding;
+  });
+}
+
+/**
+ * The one payload among `content` and `data` (undefined when absent), as base64 text; "" when neither, which
+ * only R4 allows: `content` is 1..1 in STU3 and DSTU2, `data` 0..1 from R4.
+ */
+export function checkPayload(payloads: readonly unknown[], version: FhirVersion): string {
   const present = payloads.filter((payload) => payload !== undefined);
   if (present.length > 1) throw new FhirError(400, "structure", "Binary has both content and data");
+  if (present.length === 0 && version.payload === "content")
+    throw new FhirError(400, "required", `Binary.content is required in ${version.name}`);
   // An element present without a value (`"data": null`, `<data>..</data>`) is malformed, not empty content.
   const payload = present.length === 0 ? "" : present[0];
   if (typeof payload !== "string")
@@ -192,13 +329,13 @@ export function checkPayload(payloads: readonly unknown[]): string {
 }
 
 function checkedBinary(
-  id: unknown,
-  contentType: unknown,
-  reference: unknown,
+  fields: BinaryFields,
   payloads: readonly unknown[],
+  version: FhirVersion,
 ): ParsedBinary {
-  const header = checkBinaryHeader(id, contentType, reference);
-  return { ...header, data: decodeBase64(checkPayload(payloads)) };
+  // The payload first, as the streaming readers meet it before the end of the body.
+  const data = decodeBase64(checkPayload(payloads, version));
+  return { ...checkBinaryHeader(fields), data };
 }
 
 /** `securityContext.reference` of a FHIR JSON Binary: undefined when absent, null when not an object. */
@@ -207,11 +344,18 @@ export function jsonReference(context: unknown): unknown {
   return typeof context === "object" && context ? Reflect.get(context, "reference") : null;
 }
 
+/** `meta.tag` of a FHIR JSON Binary: undefined when absent, null when meta is not an object. */
+export function jsonTags(meta: unknown): unknown {
+  if (meta === undefined) return undefined;
+  return typeof meta === "object" && meta && !Array.isArray(meta) ? Reflect.get(meta, "tag") : null;
+}
+
 /**
- * Reads a FHIR JSON body. Returns null when it is well-formed JSON but not a Binary resource: R4 says such
- * content "is accepted as is", so the caller stores it raw. Throws 400 when it is not JSON at all.
+ * Reads a FHIR JSON body written in `version`. Returns null when it is well-formed JSON but not a Binary
+ * resource: R4 says such content "is accepted as is", so the caller stores it raw. Throws 400 when it is not
+ * JSON at all.
  */
-export function parseBinaryJson(text: string): ParsedBinary | null {
+export function parseBinaryJson(text: string, version: FhirVersion): ParsedBinary | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -221,10 +365,16 @@ export function parseBinaryJson(text: string): ParsedBinary | null {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
   const json = value as Record<string, unknown>;
   if (json.resourceType !== "Binary") return null;
-  return checkedBinary(json.id, json.contentType, jsonReference(json.securityContext), [
-    json.content,
-    json.data,
-  ]);
+  const fields: BinaryFields = {
+    names: Object.keys(json),
+    id: json.id,
+    contentType: json.contentType,
+    reference: jsonReference(json.securityContext),
+    implicitRules: json.implicitRules,
+    language: json.language,
+    tags: jsonTags(json.meta),
+  };
+  return checkedBinary(fields, [json.content, json.data], version);
 }
 
 /** The `value` attribute of a single child element, undefined when absent. */
@@ -235,8 +385,29 @@ function childValue(node: XmlNode, name: string): unknown {
   return typeof child === "string" ? null : child["@value"];
 }
 
-/** Reads a FHIR XML body; null when it is well-formed XML but not a Binary in the FHIR namespace. */
-export function parseBinaryXml(text: string): ParsedBinary | null {
+/** The names of an element's children (attributes left out). */
+function childNames(node: XmlNode): string[] {
+  return Object.keys(node).filter((name) => !name.startsWith("@"));
+}
+
+/** `meta.tag` of a FHIR XML Binary as codings of their children's values; undefined when absent. */
+function xmlTags(meta: XmlNode | XmlNode[] | string | undefined): unknown {
+  if (meta === undefined || typeof meta === "string") return undefined;
+  if (Array.isArray(meta)) throw new FhirError(400, "structure", "Binary.meta appears more than once");
+  const tags = meta.tag;
+  if (tags === undefined) return undefined;
+  return (Array.isArray(tags) ? tags : [tags]).map((tag) =>
+    typeof tag === "string"
+      ? {}
+      : Object.fromEntries(childNames(tag).map((name) => [name, childValue(tag, name)])),
+  );
+}
+
+/**
+ * Reads a FHIR XML body written in `version`; null when it is well-formed XML but not a Binary in the FHIR
+ * namespace.
+ */
+export function parseBinaryXml(text: string, version: FhirVersion): ParsedBinary | null {
   const { name, node } = parseXml(text);
   if (name !== "Binary" || node["@xmlns"] !== FHIR_NS) return null;
   const context = node.securityContext;
@@ -244,8 +415,14 @@ export function parseBinaryXml(text: string): ParsedBinary | null {
     throw new FhirError(400, "structure", "Binary.securityContext appears more than once");
   const reference =
     context === undefined ? undefined : typeof context === "string" ? null : childValue(context, "reference");
-  return checkedBinary(childValue(node, "id"), childValue(node, "contentType"), reference, [
-    childValue(node, "content"),
-    childValue(node, "data"),
-  ]);
+  const fields: BinaryFields = {
+    names: childNames(node),
+    id: childValue(node, "id"),
+    contentType: childValue(node, "contentType"),
+    reference,
+    implicitRules: childValue(node, "implicitRules"),
+    language: childValue(node, "language"),
+    tags: xmlTags(node.meta),
+  };
+  return checkedBinary(fields, [childValue(node, "content"), childValue(node, "data")], version);
 }

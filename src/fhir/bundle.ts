@@ -5,7 +5,7 @@ import type { FhirVersion } from "./version.ts";
 
 /** A version as history lists it: content metadata, or a deletion. */
 export type HistoryRecord =
-  | (BinaryHeader & { deleted: false })
+  | (BinaryHeader & { deleted: false; method?: "POST" | "PUT" })
   | { id: string; versionId: number; lastUpdated: string; deleted: true };
 
 /**
@@ -34,10 +34,13 @@ export function toHistoryBundle(
         };
       }
       const first = record.versionId === 1;
+      // The interaction that made the version, so a create by PUT is a PUT; versions recorded without their
+      // method were made by POST when first, by PUT after.
+      const method = record.method ?? (first ? "POST" : "PUT");
       return {
         fullUrl,
         resource: toBinaryResource(record, version, null),
-        request: first ? { method: "POST", url: "Binary" } : { method: "PUT", url: `Binary/${record.id}` },
+        request: method === "POST" ? { method, url: "Binary" } : { method, url: `Binary/${record.id}` },
         response: { status: first ? "201" : "200", etag, lastModified: record.lastUpdated },
       };
     }),

@@ -85,8 +85,8 @@ export function toSearchBundle(
 }
 
 /**
- * The type-level `history` Bundle (`GET [base]/Binary/_history`): the instance history's entries, newest
- * first, with the total and the paging links.
+ * A page of a `history` Bundle (`GET [base]/Binary/_history` and `GET [base]/Binary/[id]/_history`): the
+ * entries, newest first, with the total and the paging links.
  */
 export function toTypeHistoryBundle(
   records: readonly HistoryRecord[],

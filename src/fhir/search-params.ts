@@ -236,12 +236,13 @@ const PARTIAL_DATE =
  * The range of instants a date, dateTime or instant means (R4 search.html#date: "the range of the search
  * value"): `2024` is the whole year, `2024-03` the month, `2024-03-05` the day, `...T10:00` the minute,
  * `...:30` the second, `.5` the tenth of a second. Dates without a time zone are taken as UTC. Returns
- * `[from, to)` in epoch milliseconds.
+ * `[from, to)` in epoch milliseconds. `sent` is what the client sent (the date with its prefix), quoted in
+ * errors.
  */
-export function parseDateRange(value: string): { from: number; to: number } {
+export function parseDateRange(value: string, sent = value): { from: number; to: number } {
   const match = PARTIAL_DATE.exec(value.trim());
   if (!match)
-    throw invalid(`${JSON.stringify(value)} is not a date such as 2024, 2024-03-05 or 2024-03-05T10:00:00Z`);
+    throw invalid(`${JSON.stringify(sent)} is not a date such as 2024, 2024-03-05 or 2024-03-05T10:00:00Z`);
   const [, y, mo, d, h, mi, s, fraction, zone] = match;
   const year = Number(y);
   const month = mo === undefined ? 1 : Number(mo);
@@ -251,13 +252,13 @@ export function parseDateRange(value: string): { from: number; to: number } {
   const second = Number(s ?? 0);
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
-    throw invalid(`${JSON.stringify(value)} is not a valid date`);
+    throw invalid(`${JSON.stringify(sent)} is not a valid date`);
   }
   let offset = 0;
   if (zone && zone !== "Z") {
     const zh = Number(zone.slice(1, 3));
     const zm = Number(zone.slice(4, 6));
-    if (zh > 14 || zm > 59) throw invalid(`${JSON.stringify(value)} has an invalid time zone`);
+    if (zh > 14 || zm > 59) throw invalid(`${JSON.stringify(sent)} has an invalid time zone`);
     // A `+` sent unescaped arrives as a space.
     offset = (zone[0] === "-" ? -1 : 1) * (zh * 60 + zm) * 60_000;
   }
@@ -280,9 +281,10 @@ export function parseDateRange(value: string): { from: number; to: number } {
  */
 export function parseLastUpdated(value: string): TimeRange {
   if (value.includes(",")) throw unsupported("_lastUpdated takes one value; repeat the parameter to combine");
-  const prefixed = /^([a-z]{2})(.*)$/.exec(value.trim());
+  // A prefix is two letters before the year's digits: `garbage` is a bad date, not the prefix `ga`.
+  const prefixed = /^([a-z]{2})(\d.*)$/.exec(value.trim());
   const prefix = prefixed?.[1] ?? "eq";
-  const { from, to } = parseDateRange(prefixed?.[2] ?? value);
+  const { from, to } = parseDateRange(prefixed?.[2] ?? value, value);
   switch (prefix) {
     case "eq":
       return { from, to };
@@ -380,9 +382,13 @@ export function parseSearchParams(
         count = parseCount(value);
         break;
       case "_summary":
+        // R4 search.html#summary defines true, text, data, count and false; entries are always in summary
+        // form (never the payload), which every value but count leaves as it is.
         if (value === "count") countOnly = true;
-        else if (value !== "true" && value !== "false" && value !== "text") {
-          throw unsupported(`_summary=${value} does not apply to a search (true or count)`);
+        else if (!["true", "false", "text", "data"].includes(value)) {
+          throw unsupported(
+            `_summary=${value} does not apply to a search (true, text, data, false or count)`,
+          );
         }
         break;
       case "_elements":

@@ -5,17 +5,23 @@
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { FhirError } from "../fhir/errors.ts";
-import { corsHeaders } from "../security/cors.ts";
+import { addVary, corsHeaders } from "../security/cors.ts";
 import { createJwtVerifier, looksLikeJwt } from "../security/jwt.ts";
 import { type Interaction, type Permission, type Principal, permissionFor } from "../security/scopes.ts";
 import { toSmartConfiguration } from "../security/smart.ts";
 import { tokenLabel } from "../security/token-file.ts";
 
-const CHALLENGE = 'Bearer realm="fhirbin", error="invalid_token"';
+/**
+ * The challenge of a request without a bearer token. RFC 6750 section 3.1: "If the request lacks any
+ * authentication information (e.g., the client was unaware that authentication is necessary or attempted
+ * using an unsupported authentication method), the resource server SHOULD NOT include an error code".
+ */
+const CHALLENGE = 'Bearer realm="fhirbin"';
+const INVALID_TOKEN = `${CHALLENGE}, error="invalid_token"`;
 
-/** The 401 every missing or bad token gets (RFC 6750 section 3). */
-function unauthorized(reason: string): FhirError {
-  return new FhirError(401, "login", reason, { "www-authenticate": CHALLENGE });
+/** The 401 of a bearer token that was sent and refused (RFC 6750 section 3), or of none (`challenge`). */
+function unauthorized(reason: string, challenge = INVALID_TOKEN): FhirError {
+  return new FhirError(401, "login", reason, { "www-authenticate": challenge });
 }
 
 /** The principal of every request when authentication is off. */
@@ -65,8 +71,9 @@ export function createAuthenticator(config: Config): (request: Request) => Princ
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   return (request) => {
     if (!config.auth) return ANONYMOUS;
-    if (!request.headers.has("authorization"))
-      throw unauthorized("An Authorization: Bearer token is required");
+    const header = request.headers.get("authorization");
+    if (header === null || !/^Bearer(?:[ \t]|$)/i.test(header))
+      throw unauthorized("An Authorization: Bearer token is required", CHALLENGE);
     const token = bearerToken(request);
     if (token === null) throw unauthorized("The bearer token is not valid");
     let found: Principal | null = null;
@@ -117,7 +124,10 @@ export function corsOnResponse(origins: readonly string[]): (request: Request, r
   return (request, response) => {
     if (origins.length === 0) return;
     const headers = corsHeaders(origins, request.headers.get("origin"), false);
-    for (const [name, value] of Object.entries(headers ?? {})) response.headers.set(name, value);
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (name === "vary") addVary(response.headers, value);
+      else response.headers.set(name, value);
+    }
   };
 }
 
@@ -129,10 +139,19 @@ export function corsOnResponse(origins: readonly string[]): (request: Request, r
 export function corsPolicy(origins: readonly string[]) {
   const plugin = new Elysia({ name: "fhirbin-cors" });
   if (origins.length === 0) return plugin;
-  return plugin.onRequest(({ request, set }) => {
-    const preflight = request.method === "OPTIONS" && request.headers.has("access-control-request-method");
-    const headers = corsHeaders(origins, request.headers.get("origin"), preflight);
-    if (preflight) return new Response(null, { status: 204, headers: headers ?? { vary: "Origin" } });
-    if (headers) Object.assign(set.headers, headers);
-  });
+  return (
+    plugin
+      .onRequest(({ request, set }) => {
+        const preflight =
+          request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+        const headers = corsHeaders(origins, request.headers.get("origin"), preflight);
+        if (preflight) return new Response(null, { status: 204, headers: headers ?? { vary: "Origin" } });
+        if (headers) Object.assign(set.headers, headers);
+      })
+      // A Response's own Vary (Accept, on negotiated ones) wins over the one set above: Origin is added to it.
+      .mapResponse({ as: "global" }, ({ request, responseValue }) => {
+        if (responseValue instanceof Response && corsHeaders(origins, request.headers.get("origin"), false))
+          addVary(responseValue.headers, "Origin");
+      })
+  );
 }

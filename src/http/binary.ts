@@ -3,11 +3,13 @@ import type { BunFile } from "bun";
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
-import { toHistoryBundle } from "../fhir/bundle.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { type FhirFormat, negotiateBinary, negotiateResource, type Representation } from "../fhir/format.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { toOperationOutcome } from "../fhir/outcome.ts";
+import { toTypeHistoryBundle } from "../fhir/search-bundle.ts";
+import { isStrictHandling, parseHistoryParams } from "../fhir/search-params.ts";
+import { instanceHistoryPage } from "../search/paging.ts";
 import {
   isOwnPatient,
   isVisibleToPatient,
@@ -56,10 +58,13 @@ export function binaryInteractions({
   config,
   store,
   guard,
+  cursorKey,
 }: {
   config: Config;
   store: Store;
   guard: ConnectionGuard;
+  /** The key that seals the paging cursors of instance histories (the search index's). */
+  cursorKey: Uint8Array;
 }) {
   const authenticate = createAuthenticator(config);
   const baseOf = baseUrlOf(config);
@@ -229,11 +234,15 @@ export function binaryInteractions({
         return new Response(null, { status, headers });
       case "OperationOutcome": {
         const text = `${created ? "Created" : "Updated"} Binary/${version.id} version ${version.versionId}`;
-        return resourceResponse(toOperationOutcome("information", "informational", text), format, {
-          status,
-          headers,
-          pretty,
-        });
+        return resourceResponse(
+          toOperationOutcome("information", "informational", text, format.version),
+          format,
+          {
+            status,
+            headers,
+            pretty,
+          },
+        );
       }
       case "representation":
         return wrapped(version, format, pretty, headers, status);
@@ -257,10 +266,14 @@ export function binaryInteractions({
       authorize(await store.current(id));
     }
     const format = resourceFormat(request);
+    // The release a FHIR body is written in: its Content-Type's (fhirVersion, or a DSTU2 MIME type), else
+    // the server's.
+    const bodyType = request.headers.get("content-type");
     const input = await readWriteInput(
       { headers: request.headers, body: guard.body(request) },
       config.maxSize,
       id,
+      negotiateResource(null, null, bodyType, config.fhirVersion).version,
     );
     const settle = input.metadataAfterBody;
     if (!settle) requireAllowedType(input.contentType);
@@ -328,11 +341,15 @@ export function binaryInteractions({
     )
       records = [];
     if (records.length === 0) throw notKnown(id);
+    const at = request.url.indexOf("?");
+    const entries = at < 0 ? [] : [...new URLSearchParams(request.url.slice(at + 1))];
+    // Paged like the type history (R4 http.html#history: `_count`, `_since`).
+    const params = parseHistoryParams(entries, { strict: isStrictHandling(request.headers.get("prefer")) });
     const base = baseOf(request);
-    const bundle = toHistoryBundle(records, base, config.fhirVersion, `${base}/Binary/${id}/_history`);
-    return resourceResponse(bundle, resourceFormat(request), {
-      pretty: query(request, "_pretty") === "true",
-    });
+    const page = instanceHistoryPage(records, params, `${base}/Binary/${id}/_history`, cursorKey);
+    const format = resourceFormat(request);
+    const bundle = toTypeHistoryBundle(page.records, base, format.version, page.total, page.links);
+    return resourceResponse(bundle, format, { pretty: params.pretty });
   };
 
   const remove = async (request: Request, principal: Principal, id: string): Promise<Response> => {

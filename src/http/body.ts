@@ -1,14 +1,18 @@
 /** Turns a write request's body into what the store takes: raw bytes, or the payload of a Binary resource. */
 import type { ParsedBinary } from "../fhir/binary.ts";
-import { BUFFERED_PARSE_LIMIT, parseBinaryJson, parseBinaryXml } from "../fhir/binary.ts";
+import { BUFFERED_PARSE_LIMIT, parseBinaryJson, parseBinaryXml, resourceElements } from "../fhir/binary.ts";
 import { createBinaryJsonScanner } from "../fhir/binary-json-stream.ts";
 import { createBinaryXmlScanner } from "../fhir/binary-xml-stream.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { fhirSyntaxOf, parseMediaType } from "../fhir/mime.ts";
+import type { FhirVersion } from "../fhir/version.ts";
 import type { ContentMetadata, WriteRequest } from "../store/types.ts";
 
 /** What a write request gives the store: its metadata, and the body that feeds it. */
-export type WriteInput = Pick<WriteRequest, "contentType" | "securityContext" | "body" | "metadataAfterBody">;
+export type WriteInput = Pick<
+  WriteRequest,
+  "contentType" | "securityContext" | "implicitRules" | "language" | "tags" | "body" | "metadataAfterBody"
+>;
 
 /** The largest FHIR-wrapped body: the payload grows by 4/3 in base64, plus room for the envelope. */
 export function wrappedLimit(maxSize: number): number {
@@ -134,6 +138,12 @@ function checkedId(binary: Pick<ParsedBinary, "id">, urlId: string | null): void
   }
 }
 
+/** What a Binary resource gives the store besides its payload. */
+function contentMetadataOf(binary: Omit<ParsedBinary, "data">): ContentMetadata {
+  const { contentType, securityContext } = binary;
+  return { contentType, securityContext, ...resourceElements(binary) };
+}
+
 /**
  * Reads a FHIR JSON/XML body. While a scanner cannot yet tell whether the body is a Binary whose payload can
  * stream, the chunks are kept; once it can, the payload is decoded to the store as it arrives and the small
@@ -146,10 +156,11 @@ async function readFhirBody(
   limit: number,
   raw: ContentMetadata,
   urlId: string | null,
+  version: FhirVersion,
 ): Promise<WriteInput> {
   const empty = new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
   const reader = (stream ?? empty).getReader();
-  const scanner = syntax === "json" ? createBinaryJsonScanner() : createBinaryXmlScanner();
+  const scanner = syntax === "json" ? createBinaryJsonScanner(version) : createBinaryXmlScanner(version);
   const chunks: Uint8Array[] = [];
   const buffered = Math.min(limit, BUFFERED_PARSE_LIMIT);
   const overflow = (): FhirError =>
@@ -170,10 +181,10 @@ async function readFhirBody(
   }
   if (scanner.state !== "binary") {
     const text = await readText(reader, chunks, buffered, overflow);
-    const binary = syntax === "json" ? parseBinaryJson(text) : parseBinaryXml(text);
+    const binary = syntax === "json" ? parseBinaryJson(text, version) : parseBinaryXml(text, version);
     if (!binary) return { ...raw, body: new TextEncoder().encode(text) };
     checkedId(binary, urlId);
-    return { contentType: binary.contentType, securityContext: binary.securityContext, body: binary.data };
+    return { ...contentMetadataOf(binary), body: binary.data };
   }
   let header: Omit<ParsedBinary, "data"> | null = null;
   const body = new ReadableStream<Uint8Array>({
@@ -196,7 +207,7 @@ async function readFhirBody(
   const metadataAfterBody = (): ContentMetadata => {
     if (!header) throw new FhirError(400, "structure", "The Binary resource ended early");
     checkedId(header, urlId);
-    return { contentType: header.contentType, securityContext: header.securityContext };
+    return contentMetadataOf(header);
   };
   return { ...raw, body, metadataAfterBody };
 }
@@ -204,12 +215,13 @@ async function readFhirBody(
 /**
  * Reads a create/update body. R4: "the data is accepted as is ... except for the special case where the
  * content is actually a Binary resource". A FHIR JSON/XML body must be well-formed; a Binary resource in it
- * is unwrapped, anything else is stored as sent.
+ * (written in `version`) is unwrapped, anything else is stored as sent.
  */
 export async function readWriteInput(
   request: Pick<Request, "headers" | "body">,
   maxSize: number,
   urlId: string | null,
+  version: FhirVersion,
 ): Promise<WriteInput> {
   const contentType = request.headers.get("content-type");
   if (!contentType) throw new FhirError(400, "required", "Content-Type is required");
@@ -229,7 +241,7 @@ export async function readWriteInput(
   const stream = decoded(request);
   const raw = { contentType: contentType.trim(), securityContext };
   if (!syntax) return { ...raw, body: stream ?? new Uint8Array(0) };
-  return readFhirBody(stream, syntax, limit, raw, urlId);
+  return readFhirBody(stream, syntax, limit, raw, urlId, version);
 }
 
 /** The `return` preference of a Prefer header (R4 http.html#prefer), or null. */

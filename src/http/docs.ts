@@ -242,7 +242,7 @@ const SEARCH_PARAMETERS: Parameter[] = [
     name: "_summary",
     in: "query",
     description: "`count`: only the total. Entries are always in the summary form (no payload).",
-    schema: { type: "string", enum: ["count", "true", "false"] },
+    schema: { type: "string", enum: ["count", "true", "text", "data", "false"] },
   },
   {
     name: "_elements",
@@ -254,6 +254,28 @@ const SEARCH_PARAMETERS: Parameter[] = [
     name: "_cursor",
     in: "query",
     description: "Opaque paging cursor, taken from the Bundle's `next` / `previous` link",
+    schema: { type: "string" },
+  },
+];
+
+/** The paging parameters of both histories, `GET [base]/Binary/_history` and `.../Binary/{id}/_history`. */
+const HISTORY_PAGING: Parameter[] = [
+  {
+    name: "_since",
+    in: "query",
+    description: "Only versions at or after this instant",
+    schema: { type: "string", format: "date-time" },
+  },
+  {
+    name: "_count",
+    in: "query",
+    description: "Entries per page (default 20, at most 1000)",
+    schema: { type: "integer", minimum: 0, maximum: 1000 },
+  },
+  {
+    name: "_cursor",
+    in: "query",
+    description: "Opaque paging cursor from a `next` link",
     schema: { type: "string" },
   },
 ];
@@ -342,28 +364,7 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
       get: get("historyType", {
         tags: ["Search and history"],
         summary: "History of every Binary: a history Bundle, newest first",
-        parameters: [
-          {
-            name: "_since",
-            in: "query",
-            description: "Only versions at or after this instant",
-            schema: { type: "string", format: "date-time" },
-          },
-          {
-            name: "_count",
-            in: "query",
-            description: "Entries per page",
-            schema: { type: "integer", minimum: 0, maximum: 1000 },
-          },
-          {
-            name: "_cursor",
-            in: "query",
-            description: "Opaque paging cursor from a `next` link",
-            schema: { type: "string" },
-          },
-          ref("formatResource"),
-          ref("pretty"),
-        ],
+        parameters: [...HISTORY_PAGING, ref("formatResource"), ref("pretty")],
         responses: {
           "200": { description: "A history Bundle", content: fhirContent("Bundle") },
           ...COMMON_ERRORS,
@@ -404,8 +405,9 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
         tags: ["Search and history"],
         summary: "History of one Binary: a history Bundle, newest first",
         description:
-          "Entries are in the summary form; deletions are `DELETE` entries. 404 when the id is unknown.",
-        parameters: [ref("id"), ref("formatResource"), ref("pretty"), ref("X-Request-ID")],
+          "Paged like the type history. Entries are in the summary form, with the interaction that made each " +
+          "version (`POST`, `PUT`); deletions are `DELETE` entries. 404 when the id is unknown.",
+        parameters: [ref("id"), ...HISTORY_PAGING, ref("formatResource"), ref("pretty"), ref("X-Request-ID")],
         responses: {
           "200": { description: "A history Bundle", content: fhirContent("Bundle") },
           ...COMMON_ERRORS,
@@ -672,7 +674,8 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
     "X-Content-Type-Options": { description: "`nosniff`", schema: { type: "string" } },
     "X-Request-ID": { description: "The request id, as logged", schema: { type: "string" } },
     "WWW-Authenticate": {
-      description: 'Bearer realm="fhirbin", error="invalid_token" (or "insufficient_scope")',
+      description:
+        'Bearer realm="fhirbin" without a token; with error="invalid_token" for a refused one (or "insufficient_scope")',
       schema: { type: "string" },
     },
     Allow: { description: "The methods this path allows", schema: { type: "string" } },

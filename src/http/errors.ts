@@ -61,9 +61,10 @@ export function errorResponse(
   const failure =
     known ?? new FhirError(500, "exception", "An unexpected error occurred; it has been logged");
   const severity = failure.status >= 500 ? "fatal" : "error";
+  const format = errorFormat(request, fallback);
   const response = resourceResponse(
-    toOperationOutcome(severity, failure.code, failure.diagnostics),
-    errorFormat(request, fallback),
+    toOperationOutcome(severity, failure.code, failure.diagnostics, format.version),
+    format,
     { status: failure.status, headers: { ...failure.headers } },
   );
   return forMethod(request, response);

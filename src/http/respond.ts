@@ -6,9 +6,21 @@ import type { Resource } from "../fhir/outcome.ts";
 import type { StoredVersion, VersionRecord } from "../store/types.ts";
 import { etagOf, httpDate } from "./conditional.ts";
 
-/** `Content-Type` of a FHIR response: "FHIR responses carry `; charset=utf-8`". */
+/**
+ * Every response whose form `Accept` chooses says so, 304s included, so that a cache never serves the native
+ * bytes for the FHIR form or the other way round. RFC 9110 section 12.5.5: "An origin server SHOULD send a
+ * Vary header field when its algorithm for selecting a representation varies based on aspects of the
+ * request message other than the method and target URI".
+ */
+const VARY = { vary: "Accept" } as const;
+
+/**
+ * `Content-Type` of a FHIR response: "FHIR responses carry `; charset=utf-8`", and R4B and R5 their
+ * `fhirVersion` (R4 http.html#version-parameter), as their MIME types and names are R4's.
+ */
 export function fhirContentType(format: FhirFormat): string {
-  return `${format.mime}; charset=utf-8`;
+  const { mimeParameter } = format.version;
+  return `${format.mime}${mimeParameter === null ? "" : `; fhirVersion=${mimeParameter}`}; charset=utf-8`;
 }
 
 /** A FHIR resource in the negotiated format. */
@@ -22,7 +34,7 @@ export function resourceResponse(
   const length = String(Buffer.byteLength(text));
   return new Response(text, {
     status: init.status ?? 200,
-    headers: { "content-type": fhirContentType(format), "content-length": length, ...init.headers },
+    headers: { "content-type": fhirContentType(format), "content-length": length, ...VARY, ...init.headers },
   });
 }
 
@@ -32,6 +44,7 @@ export function versionHeaders(record: VersionRecord, base: string): Record<stri
     etag: etagOf(record.versionId),
     "last-modified": httpDate(record.lastUpdated),
     "content-location": `${base}/Binary/${record.id}/_history/${record.versionId}`,
+    ...VARY,
   };
 }
 

@@ -384,7 +384,7 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
     history: (id) => store.history(id),
     // The id is chosen here, not by the driver, so that the journal can name it before the write.
     create: async (request): Promise<StoredVersion> =>
-      (await update(randomUUID(), { ...request, ifNoneMatch: true })).version,
+      (await update(randomUUID(), { ...request, ifNoneMatch: true, method: "POST" })).version,
     update,
     delete: (id: string, preconditions?: Preconditions): Promise<DeletedVersion | null> =>
       journalled(

@@ -16,6 +16,7 @@ import {
   type SearchParams,
   type SortKey,
 } from "../fhir/search-params.ts";
+import type { VersionRecord } from "../store/types.ts";
 import type { IndexedStore } from "./indexed-store.ts";
 import type { IndexedVersion } from "./search-index.ts";
 
@@ -76,10 +77,10 @@ interface CursorSeal {
   open(text: string, sort: SortKey, fingerprint: string): Cursor;
 }
 
-function cursorSeal(store: IndexedStore, scope: string): CursorSeal {
+function cursorSeal(key: Uint8Array, scope: string): CursorSeal {
   return {
-    seal: (cursor) => sealCursor(cursor, store.cursorKey, scope),
-    open: (text, sort, fingerprint) => openCursor(text, store.cursorKey, scope, sort, fingerprint),
+    seal: (cursor) => sealCursor(cursor, key, scope),
+    open: (text, sort, fingerprint) => openCursor(text, key, scope, sort, fingerprint),
   };
 }
 
@@ -175,7 +176,7 @@ export function searchPage(
     });
   }
   // A patient's cursors page only that patient's searches.
-  const seal = cursorSeal(store, `search ${securityContext ?? "*"}`);
+  const seal = cursorSeal(store.cursorKey, `search ${securityContext ?? "*"}`);
   const cursor =
     params.cursor === null ? null : seal.open(params.cursor, params.sort.key, params.fingerprint);
   const snapshot = cursor?.snapshot ?? index.snapshot();
@@ -215,13 +216,59 @@ export function historyPage(
   url: string,
 ): { records: HistoryRecord[]; total: number; links: PageLinks } {
   const { index } = store;
-  const seal = cursorSeal(store, "history");
+  const seal = cursorSeal(store.cursorKey, "history");
   const cursor = params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
   const snapshot = cursor?.snapshot ?? index.snapshot();
   const total = cursor && cursor.total >= 0 ? cursor.total : index.historyCount(params.since, snapshot);
   const start = cursor ? { key: cursor.key, direction: cursor.direction } : null;
   const rows = index.history(params.since, snapshot, start, params.count + 1);
   const { page, links } = paginate(rows, params.count, cursor, {
+    url,
+    params: params.links,
+    sort: "lastUpdated",
+    snapshot,
+    total,
+    filters: params.fingerprint,
+    seal,
+  });
+  return { records: page, total, links };
+}
+
+/**
+ * One page of `GET [base]/Binary/[id]/_history`, newest first; `versions` is the whole history of the id
+ * (newest first) and `url` its history URL. Versions are numbered 1..n and never change, so the snapshot is
+ * the version that was current when the first page was served, and a version's number is its key.
+ */
+export function instanceHistoryPage(
+  versions: readonly VersionRecord[],
+  params: HistoryParams,
+  url: string,
+  cursorKey: Uint8Array,
+): { records: HistoryRecord[]; total: number; links: PageLinks } {
+  const { since } = params;
+  // Sealed like every cursor, for this history only (the caller decided who may read it as a whole).
+  const seal = cursorSeal(cursorKey, `history ${url}`);
+  const cursor = params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
+  const snapshot = cursor?.snapshot ?? versions[0]?.versionId ?? 0;
+  const rows = versions
+    .map(
+      (version): IndexedVersion => ({
+        ...version,
+        ts: Date.parse(version.lastUpdated),
+        seq: version.versionId,
+      }),
+    )
+    .filter((row) => row.seq <= snapshot && (since === null || row.ts >= since));
+  const total = rows.length;
+  // In query order, as the index would return them: newest first, or oldest first when going back.
+  const from = cursor?.key[1] ?? 0;
+  const ordered =
+    cursor === null
+      ? rows
+      : cursor.direction === "next"
+        ? rows.filter((row) => row.seq < from)
+        : rows.filter((row) => row.seq > from).reverse();
+  const { page, links } = paginate(ordered.slice(0, params.count + 1), params.count, cursor, {
     url,
     params: params.links,
     sort: "lastUpdated",

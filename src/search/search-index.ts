@@ -24,8 +24,15 @@ import type { VersionRecord } from "../store/types.ts";
 /** File name of the index inside a data directory. */
 export const INDEX_FILE = "index.sqlite";
 
-// Bump when the schema changes: an index of another version is dropped and rebuilt from the sidecars.
-const SCHEMA_VERSION = "1";
+// Bump when the schema changes: an index of another version is dropped and rebuilt from the sidecars, unless
+// MIGRATIONS brings it up to date in place.
+const SCHEMA_VERSION = "2";
+
+/** In-place upgrades by the schema version they start from; adding a column costs no rebuild. */
+const MIGRATIONS: Readonly<Record<string, string>> = {
+  // `m`: the method of a version 1 made by PUT. Rows without it stand for a POST, as sidecars without one do.
+  "1": "ALTER TABLE version ADD COLUMN m TEXT",
+};
 
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -41,7 +48,8 @@ CREATE TABLE version (
   cid INTEGER,
   raw INTEGER,
   sc TEXT,
-  sup INTEGER
+  sup INTEGER,
+  m TEXT
 );
 CREATE UNIQUE INDEX version_id ON version (id, vid);
 CREATE INDEX version_ts ON version (ts, seq);
@@ -100,9 +108,10 @@ interface Row {
   deleted: number;
   raw: number | null;
   sc: string | null;
+  m: string | null;
 }
 
-const COLUMNS = "seq, id, vid, ts, lu, deleted, raw, sc";
+const COLUMNS = "seq, id, vid, ts, lu, deleted, raw, sc, m";
 const DAY = 86_400_000;
 // Tally keys besides the content type dictionary ids (which start at 1).
 const ALL_VERSIONS = 0;
@@ -150,6 +159,15 @@ export class SearchIndex {
           value: string;
         } | null;
         if (version?.value === SCHEMA_VERSION) return new SearchIndex(db, path, false, null);
+        const migration = version ? MIGRATIONS[version.value] : undefined;
+        if (migration) {
+          const migrating = db;
+          migrating.transaction(() => {
+            migrating.run(migration);
+            migrating.run("UPDATE meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]);
+          })();
+          return new SearchIndex(migrating, path, false, null);
+        }
         db.close();
         removeIndexFiles(path);
       } catch (error) {
@@ -413,7 +431,7 @@ export class SearchIndex {
     const seq = Number(
       db
         .query(
-          "INSERT INTO version (id, vid, ts, lu, deleted, ess, cid, raw, sc, sup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO version (id, vid, ts, lu, deleted, ess, cid, raw, sc, sup, m) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .run(
           id,
@@ -425,6 +443,8 @@ export class SearchIndex {
           ...types,
           sc,
           next?.seq ?? null,
+          // Kept only when the version number does not tell it: version 1 is a POST, later ones PUTs.
+          !record.deleted && versionId === 1 && record.method === "PUT" ? "PUT" : null,
         ).lastInsertRowid,
     );
     this.#tally(ALL_VERSIONS, ts, 1);
@@ -522,6 +542,7 @@ export class SearchIndex {
       deleted: false,
       contentType: this.#names.get(row.raw ?? -1) ?? "application/octet-stream",
       securityContext: row.sc,
+      ...(row.m === "PUT" ? { method: "PUT" as const } : {}),
     };
   }
 }

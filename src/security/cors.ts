@@ -23,6 +23,14 @@ export function isOriginSetting(value: string): boolean {
   return url !== null && (url.protocol === "https:" || url.protocol === "http:") && url.origin === value;
 }
 
+/** Adds `name` to a response's Vary (RFC 9110 section 12.5.5), keeping the names already there. */
+export function addVary(headers: Headers, name: string): void {
+  const present = headers.get("vary");
+  if (present === null) headers.set("vary", name);
+  else if (!present.split(",").some((item) => [name.toLowerCase(), "*"].includes(item.trim().toLowerCase())))
+    headers.set("vary", `${present}, ${name}`);
+}
+
 /** The CORS headers for a request's Origin, or null when the origin is not allowed (no CORS headers). */
 export function corsHeaders(
   allowed: readonly string[],

@@ -153,7 +153,9 @@ class FsStore implements Store {
   }
 
   create(request: WriteRequest): Promise<StoredVersion> {
-    return this.update(randomUUID(), { ...request, ifNoneMatch: true }).then((result) => result.version);
+    return this.update(randomUUID(), { ...request, ifNoneMatch: true, method: "POST" }).then(
+      (result) => result.version,
+    );
   }
 
   async update(id: string, request: WriteRequest): Promise<WriteResult> {
@@ -172,7 +174,7 @@ class FsStore implements Store {
         const { record, previous } = await this.#commitNext(
           id,
           request,
-          (current) => nextStored(id, current, staged.content),
+          (current) => nextStored(id, current, staged.content, request.method ?? "PUT"),
           ready,
         );
         return { version: record as StoredVersion, created: !previous || previous.deleted };

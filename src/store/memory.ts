@@ -30,7 +30,7 @@ export function createMemoryStore(): Store {
     return exclusive(id, async () => {
       const previous = current(id);
       checkPreconditions(previous, request);
-      const version = nextStored(id, previous, content);
+      const version = nextStored(id, previous, content, request.method ?? "PUT");
       if (!blobs.has(content.sha256)) blobs.set(content.sha256, new Blob(chunks));
       append(version);
       return { version, created: !previous || previous.deleted };
@@ -42,7 +42,8 @@ export function createMemoryStore(): Store {
     peek: current,
     version: async (id, versionId) => versions.get(id)?.[versionId - 1] ?? null,
     history: async (id) => [...(versions.get(id) ?? [])].reverse(),
-    create: async (request) => (await update(randomUUID(), { ...request, ifNoneMatch: true })).version,
+    create: async (request) =>
+      (await update(randomUUID(), { ...request, ifNoneMatch: true, method: "POST" })).version,
     update,
     delete: (id: string, preconditions: Preconditions = {}): Promise<DeletedVersion | null> =>
       exclusive(id, async () => {

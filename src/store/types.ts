@@ -1,5 +1,7 @@
+import type { ResourceElements } from "../fhir/binary.ts";
+
 /** One stored version of a Binary: its metadata, as kept in the sidecar. */
-export interface StoredVersion {
+export interface StoredVersion extends ResourceElements {
   id: string;
   versionId: number;
   lastUpdated: string;
@@ -8,7 +10,15 @@ export interface StoredVersion {
   securityContext: string | null;
   size: number;
   sha256: string;
+  /**
+   * The interaction that made the version: POST (a create) or PUT (an update, or a create with the client's
+   * id). Absent in sidecars written before it was recorded: version 1 was then a POST, later ones PUTs.
+   */
+  method?: WriteMethod;
 }
+
+/** The HTTP method of a content write. */
+export type WriteMethod = "POST" | "PUT";
 
 /** A deletion: a version with no content (a tombstone), so history and 410 survive it. */
 export interface DeletedVersion {
@@ -39,8 +49,8 @@ export interface Preconditions {
   ifNoneMatch?: boolean;
 }
 
-/** What a version records about its content besides the bytes. */
-export interface ContentMetadata {
+/** What a version records about its content besides the bytes (and, from a Binary resource, its elements). */
+export interface ContentMetadata extends ResourceElements {
   contentType: string;
   securityContext: string | null;
 }
@@ -60,6 +70,8 @@ export interface WriteRequest extends Preconditions, ContentMetadata {
    * index journals the write there). A rejection refuses the write and nothing is stored.
    */
   beforeCommit?: () => Promise<void>;
+  /** The interaction recorded with the version: PUT unless given (`create` gives POST). */
+  method?: WriteMethod;
 }
 
 export interface WriteResult {

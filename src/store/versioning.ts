@@ -1,4 +1,5 @@
 /** Rules every driver shares: preconditions, next version numbers, streaming a body with a size cap. */
+import { resourceElements } from "../fhir/binary.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { collectWhileStreaming } from "../gc.ts";
 import type {
@@ -7,6 +8,7 @@ import type {
   Preconditions,
   StoredVersion,
   VersionRecord,
+  WriteMethod,
   WriteRequest,
 } from "./types.ts";
 
@@ -43,6 +45,7 @@ export function nextStored(
   id: string,
   current: VersionRecord | null,
   content: WrittenContent,
+  method: WriteMethod,
 ): StoredVersion {
   return {
     id,
@@ -51,8 +54,10 @@ export function nextStored(
     deleted: false,
     contentType: content.contentType,
     securityContext: content.securityContext,
+    ...resourceElements(content),
     size: content.size,
     sha256: content.sha256,
+    method,
   };
 }
 
@@ -80,9 +85,10 @@ function nextTimestamp(current: VersionRecord | null): string {
  * as more than `maxSize` bytes arrived, whatever Content-Length said. Then settles the metadata.
  */
 export async function consumeBody(
-  { body, maxSize, contentType, securityContext, metadataAfterBody, beforeCommit }: WriteRequest,
+  request: WriteRequest,
   sink: (chunk: Uint8Array) => Promise<void> | void,
 ): Promise<WrittenContent> {
+  const { body, maxSize, contentType, securityContext, metadataAfterBody, beforeCommit } = request;
   const hasher = new Bun.CryptoHasher("sha256");
   let size = 0;
   const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = body instanceof Uint8Array ? [body] : body;
@@ -93,7 +99,11 @@ export async function consumeBody(
     await sink(chunk);
     collectWhileStreaming(size, chunk.byteLength);
   }
-  const metadata = (await metadataAfterBody?.()) ?? { contentType, securityContext };
+  const metadata = (await metadataAfterBody?.()) ?? {
+    contentType,
+    securityContext,
+    ...resourceElements(request),
+  };
   await beforeCommit?.();
   return { ...metadata, size, sha256: hasher.digest("hex") };
 }

@@ -105,9 +105,9 @@ export class FhirClient {
     return response.text();
   }
 
-  /** The history Bundle of one Binary. @param {string} id */
+  /** The history Bundle of one Binary: its first 1000 versions (the largest page), newest first. @param {string} id */
   history(id) {
-    return this.json(`${this.path(id)}/_history`);
+    return this.json(`${this.path(id)}/_history?_count=1000`);
   }
 
   /** @param {string} id */

@@ -7,6 +7,8 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { startServer, type TestServer } from "../harness.ts";
 
 const WWW_AUTHENTICATE = 'Bearer realm="fhirbin", error="invalid_token"';
+// RFC 6750 section 3.1: no error code for a request without (bearer) credentials.
+const NO_CREDENTIALS = 'Bearer realm="fhirbin"';
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 async function put(srv: TestServer, id: string, body: string, contentType: string): Promise<void> {
@@ -20,10 +22,10 @@ async function put(srv: TestServer, id: string, body: string, contentType: strin
 }
 
 /** Asserts a 401 with the bearer challenge and an OperationOutcome (HEAD: no body). */
-async function expectUnauthorized(res: Response, method: string): Promise<void> {
+async function expectUnauthorized(res: Response, method: string, challenge = NO_CREDENTIALS): Promise<void> {
   expect({ status: res.status, challenge: res.headers.get("www-authenticate") }).toEqual({
     status: 401,
-    challenge: WWW_AUTHENTICATE,
+    challenge,
   });
   const text = await res.text();
   if (method === "HEAD") expect(text).toBe("");
@@ -88,21 +90,22 @@ describe("bearer token", () => {
     await brandNew.arrayBuffer();
   });
 
-  const BAD_AUTHORIZATION: [string, string][] = [
-    ["a wrong token", "Bearer wrong-token"],
-    ["an empty token", "Bearer "],
-    ["the scheme alone", "Bearer"],
-    ["the token with a suffix", `Bearer test-token-0123456789abcdef0`],
-    ["a prefix of the token", "Bearer test-token-0123456789abcde"],
-    ["the token without a scheme", "test-token-0123456789abcdef"],
-    ["another scheme", "Token test-token-0123456789abcdef"],
-    ["Basic with the token as password", `Basic ${btoa("user:test-token-0123456789abcdef")}`],
-    ["two tokens", "Bearer wrong-token, Bearer test-token-0123456789abcdef"],
+  // A bearer token that was sent and refused is invalid_token; another scheme is no bearer credentials.
+  const BAD_AUTHORIZATION: [string, string, string][] = [
+    ["a wrong token", "Bearer wrong-token", WWW_AUTHENTICATE],
+    ["an empty token", "Bearer ", WWW_AUTHENTICATE],
+    ["the scheme alone", "Bearer", WWW_AUTHENTICATE],
+    ["the token with a suffix", `Bearer test-token-0123456789abcdef0`, WWW_AUTHENTICATE],
+    ["a prefix of the token", "Bearer test-token-0123456789abcde", WWW_AUTHENTICATE],
+    ["the token without a scheme", "test-token-0123456789abcdef", NO_CREDENTIALS],
+    ["another scheme", "Token test-token-0123456789abcdef", NO_CREDENTIALS],
+    ["Basic with the token as password", `Basic ${btoa("user:test-token-0123456789abcdef")}`, NO_CREDENTIALS],
+    ["two tokens", "Bearer wrong-token, Bearer test-token-0123456789abcdef", WWW_AUTHENTICATE],
   ];
 
-  test.each(BAD_AUTHORIZATION)("Authorization with %s: 401", async (_name, authorization) => {
+  test.each(BAD_AUTHORIZATION)("Authorization with %s: 401", async (_name, authorization, challenge) => {
     const res = await srv.request("/Binary/exists", { headers: { authorization } });
-    await expectUnauthorized(res, "GET");
+    await expectUnauthorized(res, "GET", challenge);
   });
 
   test("the misspelled Authorisation header (as in the CC seed's curl) is not accepted", async () => {

@@ -301,7 +301,8 @@ export async function runSuite(name: string, suite: (checks: Checks) => Promise<
 
 /** The version numbers the history of `id` lists, newest first, read from each entry's ETag. */
 export async function historyVersions(server: Fhirbin, id: string): Promise<number[]> {
-  const res = await server.request(`/Binary/${id}/_history?_format=json`);
+  // The largest page: the history is paged, 20 versions a page by default.
+  const res = await server.request(`/Binary/${id}/_history?_format=json&_count=1000`);
   if (res.status !== 200) throw new Error(`history of ${id}: status ${res.status}: ${await res.text()}`);
   const bundle = (await res.json()) as { entry?: { response: { etag: string } }[] };
   return (bundle.entry ?? []).map((entry) => Number(/^W\/"(\d+)"$/.exec(entry.response.etag)?.[1]));

@@ -8,8 +8,12 @@ import { parseBinaryJson, parseBinaryXml } from "../../src/fhir/binary.ts";
 import { createBinaryJsonScanner } from "../../src/fhir/binary-json-stream.ts";
 import { createBinaryXmlScanner } from "../../src/fhir/binary-xml-stream.ts";
 import { FhirError } from "../../src/fhir/errors.ts";
+import { FHIR_VERSIONS, type FhirVersion } from "../../src/fhir/version.ts";
 
 const CHUNK_SIZES = [1, 2, 3, 5, 7, 64, Number.MAX_SAFE_INTEGER];
+// `content` is 1..1 in STU3 and `data` 0..1 in R4: the readers agree in both.
+const VERSIONS = [FHIR_VERSIONS.STU3, FHIR_VERSIONS.R4];
+const { R4 } = FHIR_VERSIONS;
 const utf8 = new TextEncoder();
 
 type Outcome = { state: string; binary?: unknown; error?: { status: number; code: string } };
@@ -24,9 +28,14 @@ function outcomeOf(run: () => Outcome): Outcome {
 }
 
 /** Runs a scanner over `text` cut into `size`-byte chunks; "other" when it hands over to the whole-body path. */
-function scan(create: typeof createBinaryJsonScanner, text: string, size: number): Outcome {
+function scan(
+  create: typeof createBinaryJsonScanner,
+  version: FhirVersion,
+  text: string,
+  size: number,
+): Outcome {
   return outcomeOf(() => {
-    const scanner = create();
+    const scanner = create(version);
     const bytes = utf8.encode(text);
     const data: Uint8Array[] = [];
     for (let at = 0; at < bytes.length; at += size) data.push(...scanner.push(bytes.subarray(at, at + size)));
@@ -36,9 +45,13 @@ function scan(create: typeof createBinaryJsonScanner, text: string, size: number
 }
 
 /** What the whole-body reader says: the Binary, "other" (null: stored raw), or its error. */
-function whole(parse: (text: string) => unknown, text: string): Outcome {
+function whole(
+  parse: (text: string, version: FhirVersion) => unknown,
+  version: FhirVersion,
+  text: string,
+): Outcome {
   return outcomeOf(() => {
-    const binary = parse(text);
+    const binary = parse(text, version);
     return binary ? { state: "binary", binary } : { state: "other" };
   });
 }
@@ -97,23 +110,47 @@ describe("createBinaryJsonScanner agrees with parseBinaryJson", () => {
     ["an array", '[{"resourceType":"Binary"}]'],
     ["malformed", "{"],
     ["empty", ""],
+    ["an unknown element", json({ foo: 1, contentType: "text/plain", data: "QQ==" })],
+    [
+      "an unknown element after the payload",
+      '{"resourceType":"Binary","data":"QQ==","contentType":"a/b","_data":{}}',
+    ],
+    [
+      "meta.tag, language and implicitRules",
+      json({
+        meta: { tag: [{ system: "http://example.org", code: "a", userSelected: true }] },
+        implicitRules: "http://example.org/rules",
+        language: "en-GB",
+        contentType: "text/plain",
+        data: "QQ==",
+      }),
+    ],
+    ["a tag with an unknown element", json({ meta: { tag: [{ code: "a", foo: "b" }] }, contentType: "a/b" })],
+    ["an invalid language", json({ language: "en GB", contentType: "a/b", data: "QQ==" })],
   ])("%s", (_name, text) => {
-    const expected = whole(parseBinaryJson, text);
-    for (const size of CHUNK_SIZES) {
-      const streamed = scan(createBinaryJsonScanner, text, size);
-      // Handing over is always right: the whole-body path then gives exactly the expected outcome.
-      if (streamed.state !== "other") expect({ size, ...streamed }).toEqual({ size, ...expected });
+    for (const version of VERSIONS) {
+      const expected = whole(parseBinaryJson, version, text);
+      for (const size of CHUNK_SIZES) {
+        const streamed = scan(createBinaryJsonScanner, version, text, size);
+        // Handing over is always right: the whole-body path then gives exactly the expected outcome.
+        if (streamed.state !== "other")
+          expect({ version: version.name, size, ...streamed }).toEqual({
+            version: version.name,
+            size,
+            ...expected,
+          });
+      }
     }
   });
 
   test("a Binary with resourceType first is decided in the first chunk and streams", () => {
-    const scanner = createBinaryJsonScanner();
+    const scanner = createBinaryJsonScanner(R4);
     const out = scanner.push(utf8.encode('{"resourceType":"Binary","data":"SGVs'));
     expect([scanner.state, out]).toEqual(["binary", [utf8.encode("Hel")]]);
   });
 
   test("a member other than the payload over 64 KiB is a 413", () => {
-    const scanner = createBinaryJsonScanner();
+    const scanner = createBinaryJsonScanner(R4);
     scanner.push(utf8.encode('{"resourceType":"Binary","meta":"'));
     expect(outcomeOf(() => ({ state: String(scanner.push(new Uint8Array(70_000).fill(0x61))) }))).toEqual({
       state: "error",
@@ -152,16 +189,38 @@ describe("createBinaryXmlScanner agrees with parseBinaryXml", () => {
     ["another namespace", xml('<contentType value="a/b"/>', 'Binary xmlns="http://example.org/fhir"')],
     ["another resource", xml('<id value="p"/>', 'Patient xmlns="http://hl7.org/fhir"')],
     ["plain XML", "<note><to>Tove</to></note>"],
+    ["an unknown element", xml('<foo value="1"/><contentType value="a/b"/><data value="QQ=="/>')],
+    ["an unknown element after the payload", xml('<contentType value="a/b"/><data value="QQ=="/><text/>')],
+    [
+      "meta.tag, language and implicitRules",
+      xml(
+        '<meta><versionId value="3"/><tag><system value="http://example.org"/><code value="a"/>' +
+          '<userSelected value="true"/></tag><tag><code value="b"/></tag></meta>' +
+          '<implicitRules value="http://example.org/rules"/><language value="en-GB"/>' +
+          '<contentType value="text/plain"/><content value="QQ=="/>',
+      ),
+    ],
+    [
+      "a tag with an unknown element",
+      xml('<meta><tag><foo value="b"/></tag></meta><contentType value="a/b"/>'),
+    ],
   ])("%s", (_name, text) => {
-    const expected = whole(parseBinaryXml, text);
-    for (const size of CHUNK_SIZES) {
-      const streamed = scan(createBinaryXmlScanner, text, size);
-      if (streamed.state !== "other") expect({ size, ...streamed }).toEqual({ size, ...expected });
+    for (const version of VERSIONS) {
+      const expected = whole(parseBinaryXml, version, text);
+      for (const size of CHUNK_SIZES) {
+        const streamed = scan(createBinaryXmlScanner, version, text, size);
+        if (streamed.state !== "other")
+          expect({ version: version.name, size, ...streamed }).toEqual({
+            version: version.name,
+            size,
+            ...expected,
+          });
+      }
     }
   });
 
   test("a Binary in the FHIR namespace streams its payload", () => {
-    const scanner = createBinaryXmlScanner();
+    const scanner = createBinaryXmlScanner(R4);
     const out = scanner.push(utf8.encode('<Binary xmlns="http://hl7.org/fhir"><data value="SGVs'));
     expect([scanner.state, out]).toEqual(["binary", [utf8.encode("Hel")]]);
   });

@@ -11,7 +11,7 @@ import {
   type ParsedBinary,
   parseBinaryJson,
   parseBinaryXml,
-  SUBSETTED,
+  subsettedTag,
   toBinaryResource,
 } from "../../src/fhir/binary.ts";
 import type { FhirFormat } from "../../src/fhir/format.ts";
@@ -81,7 +81,7 @@ describe("toBinaryResource", () => {
       {
         resourceType: "Binary",
         id: "doc-1",
-        meta: { ...META, tag: [SUBSETTED] },
+        meta: { ...META, tag: [subsettedTag(DSTU2)] },
         contentType: "application/pdf",
       },
     ],
@@ -92,7 +92,7 @@ describe("toBinaryResource", () => {
       {
         resourceType: "Binary",
         id: "doc-1",
-        meta: { ...META, tag: [SUBSETTED] },
+        meta: { ...META, tag: [subsettedTag(R4)] },
         contentType: "application/pdf",
         securityContext: { reference: "Patient/123" },
       },
@@ -114,9 +114,13 @@ describe("toBinaryResource", () => {
     });
   });
 
-  test("the SUBSETTED tag", () => {
-    expect(SUBSETTED).toEqual({
-      system: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+  test.each([
+    ["DSTU2", DSTU2, "http://hl7.org/fhir/v3/ObservationValue"],
+    ["STU3", STU3, "http://hl7.org/fhir/v3/ObservationValue"],
+    ["R4", R4, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"],
+  ])("the SUBSETTED tag names the v3 ObservationValue system of %s", (_name, version, system) => {
+    expect(subsettedTag(version)).toEqual({
+      system,
       code: "SUBSETTED",
       display: "Resource encoded in summary mode",
     });
@@ -164,7 +168,7 @@ describe("binaryEnvelope", () => {
     if (format.syntax === "json") {
       expect(JSON.parse(text)).toEqual(toBinaryResource(HEADER, format.version, payload));
     } else {
-      expect(parseBinaryXml(text)).toEqual({
+      expect(parseBinaryXml(text, format.version)).toEqual({
         id: "doc-1",
         contentType: "application/pdf",
         securityContext: format.version.hasSecurityContext ? "Patient/123" : null,
@@ -278,7 +282,7 @@ describe("parseBinaryJson", () => {
       }),
     ],
   ])("%s", (_name, body, expected) => {
-    expect(parseBinaryJson(JSON.stringify({ resourceType: "Binary", ...body }))).toEqual(expected);
+    expect(parseBinaryJson(JSON.stringify({ resourceType: "Binary", ...body }), R4)).toEqual(expected);
   });
 
   test.each([
@@ -291,7 +295,7 @@ describe("parseBinaryJson", () => {
     ["42"],
     ['"Binary"'],
   ])("%s is not a Binary", (text) => {
-    expect(parseBinaryJson(text)).toBeNull();
+    expect(parseBinaryJson(text, R4)).toBeNull();
   });
 
   test.each([
@@ -336,7 +340,7 @@ describe("parseBinaryJson", () => {
     ["id not a string", { id: 7, contentType: "text/plain" }, 400, "value"],
   ])("%s", (_name, body, status, code) => {
     const text = typeof body === "string" ? body : JSON.stringify({ resourceType: "Binary", ...body });
-    expect(errorOf(() => parseBinaryJson(text))).toEqual({ status, code });
+    expect(errorOf(() => parseBinaryJson(text, R4))).toEqual({ status, code });
   });
 });
 
@@ -369,7 +373,7 @@ describe("parseBinaryXml", () => {
       { id: null, contentType: "application/pdf", securityContext: null, data: new Uint8Array(0) },
     ],
   ])("%s", (_name, text, expected) => {
-    expect(parseBinaryXml(text)).toEqual(expected);
+    expect(parseBinaryXml(text, R4)).toEqual(expected);
   });
 
   test.each([
@@ -381,7 +385,7 @@ describe("parseBinaryXml", () => {
     ["another resource", binary('<id value="p"/>', 'Patient xmlns="http://hl7.org/fhir"')],
     ["plain XML", "<note><to>Tove</to></note>"],
   ])("%s is not a Binary", (_name, text) => {
-    expect(parseBinaryXml(text)).toBeNull();
+    expect(parseBinaryXml(text, R4)).toBeNull();
   });
 
   test.each([
@@ -425,6 +429,97 @@ describe("parseBinaryXml", () => {
       "value",
     ],
   ])("%s", (_name, text, status, code) => {
-    expect(errorOf(() => parseBinaryXml(text))).toEqual({ status, code });
+    expect(errorOf(() => parseBinaryXml(text, R4))).toEqual({ status, code });
+  });
+});
+
+describe("elements per release", () => {
+  const text = (fields: Record<string, unknown>): string =>
+    JSON.stringify({ resourceType: "Binary", ...fields });
+  const xmlText = (children: string): string => `<Binary xmlns="http://hl7.org/fhir">${children}</Binary>`;
+
+  test.each([
+    ["DSTU2", DSTU2, 400],
+    ["STU3", STU3, 400],
+    ["R4", R4, null],
+  ])("a Binary without content in %s: %p", (_name, version, status) => {
+    const json = () => parseBinaryJson(text({ contentType: "text/plain" }), version);
+    const xml = () => parseBinaryXml(xmlText('<contentType value="text/plain"/>'), version);
+    for (const parse of [json, xml]) {
+      if (status === null) expect(parse()?.data).toEqual(new Uint8Array(0));
+      else expect(errorOf(parse)).toEqual({ status, code: "required" });
+    }
+  });
+
+  test.each([
+    ["an unknown element", text({ foo: 1, contentType: "text/plain", data: "QQ==" })],
+    ["a primitive's extension", text({ contentType: "text/plain", _contentType: {}, data: "QQ==" })],
+    ["text, which Binary (not a DomainResource) lacks", text({ text: {}, contentType: "a/b", data: "QQ==" })],
+  ])("%s is refused, not dropped (acceptUnknown: no)", (_name, body) => {
+    expect(errorOf(() => parseBinaryJson(body, STU3))).toEqual({ status: 400, code: "structure" });
+  });
+
+  test("an unknown XML element is refused, not dropped", () => {
+    const body = xmlText('<foo value="1"/><contentType value="a/b"/><content value="QQ=="/>');
+    expect(errorOf(() => parseBinaryXml(body, STU3))).toEqual({ status: 400, code: "structure" });
+  });
+
+  test("meta.tag, implicitRules and language are kept, in JSON and XML alike", () => {
+    const elements = {
+      implicitRules: "http://example.org/rules",
+      language: "en-GB",
+      tags: [{ system: "http://example.org/tags", code: "a", display: "A", userSelected: true }],
+    };
+    const json = parseBinaryJson(
+      text({
+        meta: {
+          versionId: "4",
+          tag: [{ userSelected: true, display: "A", code: "a", system: "http://example.org/tags" }],
+        },
+        implicitRules: "http://example.org/rules",
+        language: "en-GB",
+        contentType: "text/plain",
+        content: "QQ==",
+      }),
+      STU3,
+    );
+    const xml = parseBinaryXml(
+      xmlText(
+        '<meta><tag><system value="http://example.org/tags"/><code value="a"/><display value="A"/>' +
+          '<userSelected value="true"/></tag></meta><implicitRules value="http://example.org/rules"/>' +
+          '<language value="en-GB"/><contentType value="text/plain"/><content value="QQ=="/>',
+      ),
+      STU3,
+    );
+    const expected = {
+      id: null,
+      contentType: "text/plain",
+      securityContext: null,
+      ...elements,
+      data: utf8("A"),
+    };
+    expect([json, xml]).toEqual([expected, expected]);
+    // Codings in spec element order, whatever order the client used.
+    expect(Object.keys(json?.tags?.[0] ?? {})).toEqual(["system", "code", "display", "userSelected"]);
+  });
+
+  test("kept elements are rendered in spec order, the client's tags before SUBSETTED", () => {
+    const header = {
+      ...HEADER,
+      implicitRules: "http://example.org/rules",
+      language: "fr",
+      tags: [{ code: "a" }],
+    };
+    const resource = toBinaryResource(header, R4, null);
+    expect(Object.keys(resource)).toEqual([
+      "resourceType",
+      "id",
+      "meta",
+      "implicitRules",
+      "language",
+      "contentType",
+      "securityContext",
+    ]);
+    expect(resource.meta).toEqual({ ...META, tag: [{ code: "a" }, subsettedTag(R4)] });
   });
 });

@@ -3,7 +3,7 @@
  * `request.method` DELETE and no resource, resources in summary form named by release.
  */
 import { expect, test } from "bun:test";
-import { SUBSETTED } from "../../src/fhir/binary.ts";
+import { subsettedTag } from "../../src/fhir/binary.ts";
 import { type HistoryRecord, toHistoryBundle } from "../../src/fhir/bundle.ts";
 import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
 
@@ -35,6 +35,7 @@ const RECORDS: HistoryRecord[] = [
 
 /** The summary-form Binary of a history entry. */
 const binary = (
+  name: "DSTU2" | "STU3" | "R4",
   versionId: string,
   lastUpdated: string,
   contentType: string,
@@ -42,7 +43,7 @@ const binary = (
 ): Record<string, unknown> => ({
   resourceType: "Binary",
   id: "doc-1",
-  meta: { versionId, lastUpdated, tag: [SUBSETTED] },
+  meta: { versionId, lastUpdated, tag: [subsettedTag(FHIR_VERSIONS[name])] },
   contentType,
   ...(securityContext ? { securityContext: { reference: securityContext } } : {}),
 });
@@ -65,13 +66,13 @@ test.each([
       },
       {
         fullUrl: `${BASE}/Binary/doc-1`,
-        resource: binary("2", T2, "text/plain", securityContext),
+        resource: binary(name, "2", T2, "text/plain", securityContext),
         request: { method: "PUT", url: "Binary/doc-1" },
         response: { status: "200", etag: 'W/"2"', lastModified: T2 },
       },
       {
         fullUrl: `${BASE}/Binary/doc-1`,
-        resource: binary("1", T1, "application/pdf"),
+        resource: binary(name, "1", T1, "application/pdf"),
         request: { method: "POST", url: "Binary" },
         response: { status: "201", etag: 'W/"1"', lastModified: T1 },
       },

@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { type CapabilityOptions, toCapabilityStatement } from "../../src/fhir/capability.ts";
 import type { Resource } from "../../src/fhir/outcome.ts";
-import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
+import { FHIR_VERSIONS, R4B, R5 } from "../../src/fhir/version.ts";
 import { toXml } from "../../src/fhir/xml.ts";
 
 const OPTIONS: Omit<CapabilityOptions, "version"> = {
@@ -106,6 +106,14 @@ test.each([
 ] as const)("%s (auth off: %p)", (name, authOff, statement) => {
   const resource = toCapabilityStatement({ ...OPTIONS, version: FHIR_VERSIONS[name], auth: !authOff });
   expect(resource).toEqual(statement);
+});
+
+test.each([
+  ["R4B", R4B, "4.3.0"],
+  ["R5", R5, "5.0.0"],
+] as const)("%s says its own release, in R4's shape", (_name, version, release) => {
+  const r4 = toCapabilityStatement({ ...OPTIONS, version: FHIR_VERSIONS.R4 });
+  expect(toCapabilityStatement({ ...OPTIONS, version })).toEqual({ ...r4, fhirVersion: release });
 });
 
 // Element order of the release's definition (DSTU2 Conformance has publisher before date; STU3 moved date up).

@@ -12,7 +12,7 @@ import {
   parseFormatParameter,
   type Representation,
 } from "../../src/fhir/format.ts";
-import { FHIR_VERSIONS, type FhirVersionName } from "../../src/fhir/version.ts";
+import { FHIR_VERSIONS, type FhirVersionName, R4B, R5 } from "../../src/fhir/version.ts";
 import { errorOf } from "./expect-error.ts";
 
 const { DSTU2, STU3, R4 } = FHIR_VERSIONS;
@@ -159,13 +159,21 @@ describe("negotiateBinary", () => {
     // A legacy DSTU2 MIME type gets the same type back, with DSTU2 names.
     [null, "application/json+fhir", asFhir("json", "application/json+fhir", "DSTU2")],
     [null, "application/xml+fhir", asFhir("xml", "application/xml+fhir", "DSTU2")],
-    // fhirVersion: 1.0 -> DSTU2, 3.0 -> STU3, 4.0 / 4.3 / 5.0 -> R4 naming.
+    // fhirVersion: 1.0 -> DSTU2, 3.0 -> STU3, 4.0 -> R4; 4.3 and 5.0 are R4B and R5, with R4 naming.
     [null, "application/fhir+json; fhirVersion=1.0", asFhir("json", "application/fhir+json", "DSTU2")],
     [null, "application/fhir+json; fhirVersion=3.0", asFhir("json", "application/fhir+json", "STU3")],
     [null, "application/fhir+json; fhirVersion=3.0.2", asFhir("json", "application/fhir+json", "STU3")],
     [null, "application/fhir+json; fhirVersion=4.0", asFhir("json", "application/fhir+json", "R4")],
-    [null, "application/fhir+xml; fhirVersion=4.3", asFhir("xml", "application/fhir+xml", "R4")],
-    [null, 'application/fhir+json; fhirVersion="5.0"', asFhir("json", "application/fhir+json", "R4")],
+    [
+      null,
+      "application/fhir+xml; fhirVersion=4.3",
+      { ...asFhir("xml", "application/fhir+xml", "R4"), version: R4B },
+    ],
+    [
+      null,
+      'application/fhir+json; fhirVersion="5.0"',
+      { ...asFhir("json", "application/fhir+json", "R4"), version: R5 },
+    ],
     [null, "application/json+fhir; fhirVersion=4.0", asFhir("json", "application/json+fhir", "R4")],
     // Rule 2.1: _format always beats Accept.
     ["json", "application/pdf", asFhir("json", "application/fhir+json", "STU3")],

@@ -4,6 +4,7 @@
  * re-read after a crash between a commit and the index update, a rebuild when the index is missing or the
  * machine rebooted after an unclean stop, and no scan at all after a clean stop.
  */
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -256,6 +257,33 @@ describe("SearchIndex", () => {
     const damaged = SearchIndex.open(path);
     expect(damaged.fresh).toBe(true);
     damaged.close();
+  });
+
+  test("a create by PUT is a PUT in the type history; a schema 1 index gains that in place, rows kept", () => {
+    using dir = tempDir();
+    const path = join(dir.path, INDEX_FILE);
+    const first = SearchIndex.open(path);
+    first.record([stored("posted", 1, 1)]);
+    first.close();
+    // Schema 1, as fhirbin wrote it before the method was kept.
+    const db = new Database(path);
+    db.run("ALTER TABLE version DROP COLUMN m");
+    db.run("UPDATE meta SET value = '1' WHERE key = 'schema'");
+    db.close();
+    const migrated = SearchIndex.open(path);
+    expect(migrated.fresh).toBe(false);
+    const byPut = (record: VersionRecord): VersionRecord =>
+      record.deleted ? record : { ...record, method: "PUT" };
+    migrated.record([byPut(stored("put", 1, 2)), byPut(stored("put", 2, 3))]);
+    const methods = migrated
+      .history(null, migrated.snapshot(), null, 10)
+      .map((row) => [row.id, row.versionId, row.deleted ? "DELETE" : (row.method ?? "as its number says")]);
+    expect(methods).toEqual([
+      ["put", 2, "as its number says"],
+      ["put", 1, "PUT"],
+      ["posted", 1, "as its number says"],
+    ]);
+    migrated.close();
   });
 });
 

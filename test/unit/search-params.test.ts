@@ -85,6 +85,15 @@ describe("parseLastUpdated: prefixes against the range of the value", () => {
     expect(parseLastUpdated(value)).toEqual(range);
   });
 
+  test.each([
+    ["garbage", '"garbage" is not a date'],
+    ["gtgarbage", '"gtgarbage" is not a date'],
+    ["gt2024-13", '"gt2024-13" is not a valid date'],
+    ["le2024-03-05T10:00+15:00", '"le2024-03-05T10:00+15:00" has an invalid time zone'],
+  ])("a garbled date is quoted as the client sent it: %s", (value, diagnostics) => {
+    expect(() => parseLastUpdated(value)).toThrow(diagnostics);
+  });
+
   test.each(["ne2024", "sa2024", "eb2024", "ap2024", "xx2024"])("%s is not supported: 400", (value) => {
     expect(errorOf(() => parseLastUpdated(value))).toEqual({ status: 400, code: "not-supported" });
   });
@@ -208,12 +217,14 @@ describe("_id, _count, _sort, _summary, _elements", () => {
     ["_summary=text", false],
     ["_summary=false", false],
     ["_summary=count", true],
+    // R4 search defines data too; entries stay in summary form, never the payload.
+    ["_summary=data", false],
   ])("%s: count only %p", (query, countOnly) => {
     expect(search(query).countOnly).toBe(countOnly);
   });
 
-  test("_summary=data would need the payload, which a search never returns: 400", () => {
-    expect(errorOf(() => search("_summary=data"))).toEqual({ status: 400, code: "not-supported" });
+  test("_summary=maybe is a 400", () => {
+    expect(errorOf(() => search("_summary=maybe"))).toEqual({ status: 400, code: "not-supported" });
   });
 
   test("_elements lists element names, with or without the type prefix", () => {

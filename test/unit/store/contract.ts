@@ -116,6 +116,7 @@ export function testStoreContract(name: string, open: OpenStore): void {
           securityContext: "Patient/1",
           size: 256,
           sha256: new Bun.CryptoHasher("sha256").update(all).digest("hex"),
+          method: "POST",
         });
         expect(await store.current(a.id)).toEqual(a);
         expect(new Uint8Array(await store.content(a).arrayBuffer())).toEqual(all);
@@ -133,6 +134,8 @@ export function testStoreContract(name: string, open: OpenStore): void {
           false,
           2,
         ]);
+        // A create by PUT is recorded as a PUT, so its history entry says so.
+        expect([first.version.method, second.version.method]).toEqual(["PUT", "PUT"]);
         expect((await store.history("doc")).map((v) => v.versionId)).toEqual([2, 1]);
         const v1 = await store.version("doc", 1);
         expect(v1?.deleted).toBe(false);
