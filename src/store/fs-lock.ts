@@ -37,29 +37,25 @@ interface Holder {
  */
 const HOLDER_WAIT_MS = 3000;
 
+/**
+ * Attempts at the lock before a process is told the directory is in use. Two newcomers can each take the
+ * shared lock that comes before the exclusive one, and then neither gets the exclusive one (seen in 2 of 20
+ * races): each lets go of everything and tries again after a random pause, which one of them soon wins. A
+ * real holder refuses every attempt.
+ */
+const LOCK_ATTEMPTS = 6;
+const LOCK_PAUSE_MS = 50;
+
 /** Takes the lock of the data directory of `paths`, or throws StoreOpenError naming who holds it. */
 export async function acquireLock(paths: Layout, owner: Owner | null): Promise<DirectoryLock> {
   const dir = dirname(paths.lock);
-  let db: Database;
-  try {
-    db = new Database(paths.osLock, { create: true, readwrite: true });
-  } catch (error) {
-    throw lockFailure(paths, error);
-  }
-  try {
-    makePrivate(paths.osLock, owner);
-    db.run("PRAGMA busy_timeout = 0");
-    // Nothing in it matters: no journal file beside it, no fsync.
-    db.run("PRAGMA journal_mode = MEMORY");
-    db.run("PRAGMA synchronous = OFF");
-    // "The first time the database is written, an exclusive lock is obtained and held" until the
-    // connection closes (https://www.sqlite.org/pragma.html#pragma_locking_mode).
-    db.run("PRAGMA locking_mode = EXCLUSIVE");
-    db.transaction(() => db.run("PRAGMA user_version = 1")).exclusive();
-  } catch (error) {
-    db.close();
-    if (isCode(error, "SQLITE_BUSY")) throw new StoreOpenError(inUse(dir, await recordedHolder(paths)));
-    throw lockFailure(paths, error);
+  let db: Database | null = null;
+  for (let attempt = 1; db === null; attempt++) {
+    db = tryLock(paths, owner);
+    if (db === null) {
+      if (attempt === LOCK_ATTEMPTS) throw new StoreOpenError(inUse(dir, await recordedHolder(paths)));
+      await Bun.sleep(LOCK_PAUSE_MS * (0.5 + Math.random()));
+    }
   }
   const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   const text = `${JSON.stringify(holder)}\n`;
@@ -87,6 +83,33 @@ export async function acquireLock(paths: Layout, owner: Owner | null): Promise<D
       db.close();
     },
   };
+}
+
+/** The locked database, or null when another process holds (or is taking) the lock. */
+function tryLock(paths: Layout, owner: Owner | null): Database | null {
+  let db: Database;
+  try {
+    db = new Database(paths.osLock, { create: true, readwrite: true });
+  } catch (error) {
+    throw lockFailure(paths, error);
+  }
+  try {
+    makePrivate(paths.osLock, owner);
+    db.run("PRAGMA busy_timeout = 0");
+    // "The first time the database is written, an exclusive lock is obtained and held" until the
+    // connection closes (https://www.sqlite.org/pragma.html#pragma_locking_mode).
+    db.run("PRAGMA locking_mode = EXCLUSIVE");
+    // Nothing in it matters: no journal file beside it, no fsync.
+    db.run("PRAGMA journal_mode = MEMORY");
+    db.run("PRAGMA synchronous = OFF");
+    db.transaction(() => db.run("PRAGMA user_version = 1")).exclusive();
+    return db;
+  } catch (error) {
+    // Closing lets go of the shared lock too, so that the other newcomer can go on.
+    db.close();
+    if (isCode(error, "SQLITE_BUSY")) return null;
+    throw lockFailure(paths, error);
+  }
 }
 
 /**
