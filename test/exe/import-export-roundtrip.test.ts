@@ -8,21 +8,20 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { scanIds } from "../../src/search/fs-scan.ts";
-import { ROOT, requireExe, runFhirbin, type Server, spawnShell, startFhirbin, tempDir } from "./spawn.ts";
+import {
+  ROOT,
+  importRecords as records,
+  requireExe,
+  runFhirbin,
+  type Server,
+  spawnShell,
+  startFhirbin,
+  tempDir,
+} from "./spawn.ts";
 
 const TOKEN = "exe-test-token-0123456789";
 const PDF = "%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 1, 2, 3]);
-
-/** The JSON lines of an import run with --json, in path order (files are imported a few at a time). */
-function records(stdout: string): Array<Record<string, unknown>> {
-  return stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .sort((a, b) => Buffer.compare(Buffer.from(String(a.file)), Buffer.from(String(b.file))));
-}
 
 /** The [file name, status] of every record. */
 function statuses(stdout: string): Array<[string, unknown]> {

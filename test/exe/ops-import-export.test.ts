@@ -6,19 +6,16 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { requireExe, runFhirbin, spawnShell, startFhirbin, tempDir } from "./spawn.ts";
+import {
+  importRecords as records,
+  requireExe,
+  runFhirbin,
+  spawnShell,
+  startFhirbin,
+  tempDir,
+} from "./spawn.ts";
 
 const TOKEN = "exe-test-token-0123456789";
-
-/** The JSON lines of an import run with --json, by file name (files are imported a few at a time). */
-function records(stdout: string): Array<Record<string, unknown>> {
-  return stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .sort((a, b) => String(a.file).localeCompare(String(b.file)));
-}
 
 const PDF = "%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);

@@ -41,6 +41,16 @@ export function requireExe(): string {
   return EXE;
 }
 
+/** The JSON lines of an `import --json` run, in byte order of their file paths (files go a few at a time). */
+export function importRecords(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .sort((a, b) => Buffer.compare(Buffer.from(String(a.file)), Buffer.from(String(b.file))));
+}
+
 /** A temporary directory removed when disposed. */
 export function tempDir(prefix = "fhirbin-exe-"): { path: string } & Disposable {
   const path = mkdtempSync(join(tmpdir(), prefix));
