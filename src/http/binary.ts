@@ -1,5 +1,5 @@
 /** The Binary REST interactions (fhir-binary-rules.md sections 2-4): thin handlers over the store. */
-import type { BunFile } from "bun";
+
 import { Elysia } from "elysia";
 import type { Config } from "../config.ts";
 import { base64Length, binaryEnvelope, binaryStream, toBinaryResource } from "../fhir/binary.ts";
@@ -104,7 +104,7 @@ export function binaryInteractions({
   ): Promise<Response> => {
     const { head, tail } = binaryEnvelope(version, format, pretty);
     const length = Buffer.byteLength(head) + base64Length(version.size) + Buffer.byteLength(tail);
-    const content = await contentOf(version);
+    const content = store.content(version);
     const body =
       version.size <= WRAP_IN_MEMORY
         ? head + (await content.bytes()).toBase64() + tail
@@ -112,20 +112,6 @@ export function binaryInteractions({
     return new Response(body, {
       status,
       headers: { "content-type": fhirContentType(format), "content-length": String(length), ...headers },
-    });
-  };
-
-  /**
-   * The content of a version to answer with. Bun opens a file body only once the status line is on its way,
-   * so a content file gone from the store would be audited as a 200 and fail on the wire: a file is checked
-   * first, and a missing one is a 500 in both. Content held in memory needs no check (and no promise).
-   */
-  const contentOf = (version: StoredVersion): Blob | Promise<Blob> => {
-    const content = store.content(version);
-    if (!isFile(content)) return content;
-    return content.exists().then((found) => {
-      if (found) return content;
-      throw new Error(`the content file of Binary/${version.id}/_history/${version.versionId} is missing`);
     });
   };
 
@@ -209,10 +195,7 @@ export function binaryInteractions({
       return new Response(null, { status: 304, headers });
     }
     if (representation.kind === "native") {
-      const content = contentOf(record);
-      return content instanceof Promise
-        ? content.then((file) => forMethod(request, native(request, record, base, file)))
-        : forMethod(request, native(request, record, base, content));
+      return forMethod(request, native(request, record, base, store.content(record)));
     }
     const pretty = query(request, "_pretty") === "true";
     if (summaryMode(query(request, "_summary"))) {
@@ -407,11 +390,6 @@ export function binaryRoutes(basePath: string, binary: BinaryInteractions) {
       .put("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
       .delete("/Binary", () => methodNotAllowed("GET, POST"), { parse: "none" })
   );
-}
-
-/** True for content read from a file when answered (a BunFile has a path), not held in memory. */
-function isFile(content: Blob): content is BunFile {
-  return typeof (content as Partial<BunFile>).name === "string";
 }
 
 /** The 403 of a patient-scoped write that would leave (or take over) another patient's Binary. */

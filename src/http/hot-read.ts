@@ -40,7 +40,7 @@ export function hotReadRoutes({
       const id = params.id ?? "";
       const vid = params.vid ?? null;
       let principal: Principal | undefined;
-      // Answered once its audit event is appended: one write per turn of the event loop for all of them.
+      // Answered once its audit event is appended (in the same call, unless the audit trail refuses it).
       const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
         guard.settle(request, response);

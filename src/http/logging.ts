@@ -129,8 +129,9 @@ export interface Observer {
   begin(request: Request): Observation;
   /**
    * Records a finished request: metrics, the log line, and the audit event of a Binary route. Null when
-   * nothing is audited; else a promise that resolves once the event is appended: with null, or with the
-   * 503 to answer instead when it could not be (no access without its audit record).
+   * nothing is audited or the event is already appended (a read's); the 503 to answer instead when it could
+   * not be (no access without its audit record); else a promise of one of the two (a write's, whose event
+   * waits for its fsync).
    */
   record(
     observation: Observation,
@@ -138,7 +139,7 @@ export interface Observer {
     server: Server<unknown> | null,
     facts: RouteFacts,
     outcome: Outcome,
-  ): Promise<Response | null> | null;
+  ): Response | Promise<Response | null> | null;
   /**
    * Stamps X-Request-ID on a response and records the request it answers; gives the response to send: this
    * one, once its audit event is appended, or the 503 that replaces it.
@@ -217,8 +218,25 @@ export function createObserver({
       return null;
     }
     const named = auditedVersion(headers);
-    return audit
-      .record({
+    // The sink has logged why an event could not be appended. Nothing of the answer goes out without its
+    // event in the trail: a 503 replaces it.
+    const refuse = (): Response => {
+      const refused = renderError(
+        new FhirError(
+          503,
+          "transient",
+          "The audit trail cannot be written at the moment, so the request is not answered",
+          { "retry-after": String(AUDIT_RETRY_AFTER_S) },
+        ),
+        request,
+      );
+      refused.headers.set("x-request-id", observation.requestId);
+      observe(observation, request, facts.route, time, refused.status, contentLength(refused.headers));
+      return refused;
+    };
+    let appended: Promise<void> | null;
+    try {
+      appended = audit.record({
         time,
         requestId: observation.requestId,
         interaction,
@@ -228,28 +246,18 @@ export function createObserver({
         address: server?.requestIP(request)?.address ?? null,
         id: facts.params?.id ?? named.id,
         versionId: facts.params?.vid ?? named.versionId,
-      })
-      .then(
-        () => {
-          observe(observation, request, facts.route, time, status, bytes);
-          return null;
-        },
-        () => {
-          // The sink has logged why. Nothing of the answer goes out without its event in the trail.
-          const refused = renderError(
-            new FhirError(
-              503,
-              "transient",
-              "The audit trail cannot be written at the moment, so the request is not answered",
-              { "retry-after": String(AUDIT_RETRY_AFTER_S) },
-            ),
-            request,
-          );
-          refused.headers.set("x-request-id", observation.requestId);
-          observe(observation, request, facts.route, time, refused.status, contentLength(refused.headers));
-          return refused;
-        },
-      );
+      });
+    } catch {
+      return refuse();
+    }
+    if (appended === null) {
+      observe(observation, request, facts.route, time, status, bytes);
+      return null;
+    }
+    return appended.then(() => {
+      observe(observation, request, facts.route, time, status, bytes);
+      return null;
+    }, refuse);
   };
   return {
     begin: (request) => ({
@@ -267,18 +275,22 @@ export function createObserver({
         bytes: empty ? 0 : contentLength(headers),
       });
       if (waiting === null) return response;
-      return waiting.then((refused) => {
+      const answer = (refused: Response | null): Response => {
         if (refused === null) return response;
         // The document's body is dropped unread, and whatever it holds open with it.
         response.body?.cancel().catch(() => {});
         return refused;
-      });
+      };
+      return waiting instanceof Response ? answer(waiting) : waiting.then(answer);
     },
   };
 }
 
 /** What an Elysia hook returns for a recorded request: nothing to keep its answer, or the 503 instead. */
-function replacement(waiting: Promise<Response | null> | null): Promise<Response | undefined> | undefined {
+function replacement(
+  waiting: Response | Promise<Response | null> | null,
+): Response | Promise<Response | undefined> | undefined {
+  if (waiting instanceof Response) return waiting;
   return waiting?.then((refused) => refused ?? undefined);
 }
 
