@@ -30,8 +30,8 @@ export function hotReadRoutes({
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
-  // No promise on the way unless the token is a JWT or the version or content must be read from disk; the
-  // answer itself waits for its audit event, appended with those of every read of the same turn.
+  // No promise on the way unless the token is a JWT or the version must be read from disk; the answer's
+  // audit event is appended before it is returned, in the same call.
   const answer =
     (route: string) =>
     (request: BunRequest, server: Server<unknown>): Response | Promise<Response> => {
