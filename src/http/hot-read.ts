@@ -43,12 +43,12 @@ export function hotReadRoutes({
       // Answered once its audit event is appended (in the same call, unless the audit trail refuses it).
       const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
-        guard.settle(request, response);
+        guard.settle(request, response, server);
         return observer.responded(observation, request, server, { route, params, principal }, response);
       };
       const fail = (error: unknown): Response | Promise<Response> => finish(renderError(error, request));
       try {
-        guard.admit(server);
+        guard.admit(server, request);
         requireAbsoluteUrl(request);
         const authenticated = binary.authenticate(request);
         if (authenticated instanceof Promise) {

@@ -20,6 +20,18 @@ function declaresBody(request: Request): boolean {
   return (length !== null && length.trim() !== "0") || request.headers.has("transfer-encoding");
 }
 
+/** Bun.serve's longest idle timeout. */
+const MAX_IDLE_S = 255;
+
+/** Answers whose bytes are written at once, the whole of them: those of no body or of at most 1 MiB. */
+const AT_ONCE_BYTES = 1024 * 1024;
+
+function sentAtOnce(request: Request, response: Response): boolean {
+  if (request.method === "HEAD" || response.status === 204 || response.status === 304) return true;
+  const length = response.headers.get("content-length");
+  return length !== null && Number(length) <= AT_ONCE_BYTES;
+}
+
 /** Builds the guard for `maxInFlight` requests at once and bodies that may pause up to `bodyTimeoutMs`. */
 export function createConnectionGuard({
   maxInFlight,
@@ -53,11 +65,23 @@ export function createConnectionGuard({
   const mustClose = (request: Request, status: number): boolean =>
     declaresBody(request) && (status >= 400 || !BODY_METHODS.has(request.method));
 
+  // Bun.serve's idleTimeout is off (it would also count the time a handler spends, and cut a long download):
+  // a connection is timed per request instead. Bun (uWebSockets) drops one that never completes a request
+  // head after about 10 s by itself.
+  const idleSeconds = Math.min(MAX_IDLE_S, Math.ceil(bodyTimeoutMs / 1000));
+
+  const idle = (request: Request, server: Server<unknown> | null | undefined): void => {
+    server?.timeout(request, idleSeconds);
+  };
+
   return {
     /** Throws 503 (with Retry-After, and the connection closed) once more than maxInFlight are in flight. */
-    admit(server: Server<unknown> | null | undefined): void {
+    admit(server: Server<unknown> | null | undefined, request: Request): void {
       // pendingRequests counts this request too.
-      if (server && server.pendingRequests > maxInFlight) throw busy;
+      if (!server) return;
+      if (server.pendingRequests > maxInFlight) throw busy;
+      // No idle timer while a request is served; settle sets one again once it is answered.
+      server.timeout(request, 0);
     },
 
     /**
@@ -104,25 +128,35 @@ export function createConnectionGuard({
 
     mustClose,
 
-    /** Adds `Connection: close` to a response when mustClose; Bun then closes the socket once it is sent. */
-    settle(request: Request, response: Response): void {
+    /**
+     * Adds `Connection: close` to a response when mustClose; Bun then closes the socket once it is sent.
+     * Otherwise a small answer goes out at once, and the connection is then idle: it is closed once it has
+     * stayed so for the body timeout, so that connections left open after a request do not pile up. A large
+     * or streamed answer leaves the timer off (Bun's timer does not count the bytes it sends).
+     */
+    settle(request: Request, response: Response, server: Server<unknown> | null | undefined): void {
       if (mustClose(request, response.status)) response.headers.set("connection", "close");
+      else if (sentAtOnce(request, response)) idle(request, server);
     },
+
+    /** Times the connection as idle from now: its answer (an error's OperationOutcome) is sent at once. */
+    idle,
   };
 }
 
 /** The Elysia plugin applying the guard to every route: admission first, the Connection header last. */
 export function connectionGuard(guard: ConnectionGuard) {
   return new Elysia({ name: "fhirbin-connection-guard" })
-    .onRequest(({ server }) => guard.admit(server))
-    .onAfterHandle({ as: "global" }, ({ request, responseValue, set }) => {
-      if (responseValue instanceof Response) guard.settle(request, responseValue);
+    .onRequest(({ server, request }) => guard.admit(server, request))
+    .onAfterHandle({ as: "global" }, ({ request, server, responseValue, set }) => {
+      if (responseValue instanceof Response) guard.settle(request, responseValue, server);
       // A plain value (the API docs) becomes a Response afterwards, with set.headers.
       else if (guard.mustClose(request, typeof set.status === "number" ? set.status : 200))
         set.headers.connection = "close";
     })
-    .onError({ as: "global" }, ({ request, set }) => {
+    .onError({ as: "global" }, ({ request, server, set }) => {
       // Returns nothing: errors.ts renders the error, with set.headers.
       if (guard.mustClose(request, 400)) set.headers.connection = "close";
+      else guard.idle(request, server);
     });
 }

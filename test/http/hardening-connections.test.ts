@@ -219,6 +219,27 @@ describe("--body-timeout", () => {
     expect((await client.head()).status).toBe(201);
   });
 
+  test("a connection left idle after its answers is closed after the body timeout, not kept for ever", async () => {
+    await using server = await startServer({ args: ["--body-timeout", "1s"] });
+    // An answered read, an error answered without a token, and a metadata read: each leaves the connection
+    // open (keep-alive) and idle.
+    const requests = [
+      `GET /fhir/Binary/nothing-here HTTP/1.1\r\nhost: localhost\r\nauthorization: ${AUTH.authorization}\r\n\r\n`,
+      "GET /fhir/Binary/nothing-here HTTP/1.1\r\nhost: localhost\r\n\r\n",
+      "GET /fhir/metadata HTTP/1.1\r\nhost: localhost\r\n\r\n",
+    ];
+    await Promise.all(
+      requests.map(async (request) => {
+        using client = new RawClient(server);
+        client.write(request);
+        const head = await client.head();
+        expect(head.headers.get("connection")).not.toBe("close");
+        // Bun's timers tick every few seconds; without one the connection stays open for good.
+        await client.waitClosed(`left idle after ${JSON.stringify(request.split("\r\n")[0])}`);
+      }),
+    );
+  });
+
   test("--body-timeout and FHIRBIN_BODY_TIMEOUT take durations; nonsense is a configuration error", async () => {
     const { loadConfig, ConfigError } = await import("../../src/config.ts");
     expect(loadConfig(["--body-timeout", "2m"], {}).bodyTimeoutMs).toBe(120_000);
