@@ -127,7 +127,7 @@ export class FhirClient {
       xhr.setRequestHeader("authorization", `Bearer ${this.token}`);
       xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
       // The name goes as RFC 8187 UTF-8 (header values are ASCII): what is outside attr-char is %-encoded.
-      const name = encodeURIComponent(file.name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+      const name = encodeURIComponent(file.name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
       xhr.setRequestHeader("content-disposition", `attachment; filename*=UTF-8''${name}`);
       xhr.setRequestHeader("accept", "application/fhir+json");
       xhr.upload.addEventListener("progress", (event) => {
