@@ -42,7 +42,9 @@ const MIGRATIONS: Readonly<Record<string, string>> = {
   // `m`: the method of a version 1 made by PUT. Rows without it stand for a POST, as sidecars without one do.
   "1": "ALTER TABLE version ADD COLUMN m TEXT",
   // `fn`, `fk`: the file name and its folded form. Sidecars indexed before they were kept named no file.
-  "2": "ALTER TABLE version ADD COLUMN fn TEXT; ALTER TABLE version ADD COLUMN fk TEXT",
+  "2":
+    "ALTER TABLE version ADD COLUMN fn TEXT; ALTER TABLE version ADD COLUMN fk TEXT; " +
+    "CREATE INDEX live_name ON version (fn) WHERE deleted = 0 AND fn IS NOT NULL",
 };
 
 const SCHEMA = `
@@ -69,6 +71,7 @@ CREATE INDEX version_ts ON version (ts, seq);
 CREATE INDEX live_ts ON version (ts, seq, sup) WHERE deleted = 0;
 CREATE INDEX live_type ON version (ess, ts, seq, sup, cid) WHERE deleted = 0;
 CREATE INDEX live_context ON version (sc, ts, seq, sup) WHERE deleted = 0 AND sc IS NOT NULL;
+CREATE INDEX live_name ON version (fn) WHERE deleted = 0 AND fn IS NOT NULL;
 CREATE TABLE pending (token INTEGER PRIMARY KEY, id TEXT NOT NULL);
 CREATE TABLE tally (k INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (k, day))
   WITHOUT ROWID;

@@ -274,6 +274,7 @@ describe("SearchIndex", () => {
     first.close();
     // Schema 1, as fhirbin wrote it before the method was kept.
     const db = new Database(path);
+    db.run("DROP INDEX live_name");
     for (const column of ["m", "fn", "fk"]) db.run(`ALTER TABLE version DROP COLUMN ${column}`);
     db.run("UPDATE meta SET value = '1' WHERE key = 'schema'");
     db.close();
@@ -301,6 +302,7 @@ describe("SearchIndex", () => {
     first.close();
     // Schema 2, as fhirbin wrote it before file names were kept.
     const db = new Database(path);
+    db.run("DROP INDEX live_name");
     for (const column of ["fn", "fk"]) db.run(`ALTER TABLE version DROP COLUMN ${column}`);
     db.run("UPDATE meta SET value = '2' WHERE key = 'schema'");
     db.close();
@@ -318,6 +320,12 @@ describe("SearchIndex", () => {
       migrated.count({ ...ALL, fileNames: [[{ text: "letter", exact: false }]] }, migrated.snapshot()),
     ).toBe(1);
     migrated.close();
+    // With the index that answers `filename:exact` without a scan.
+    const upgraded = new Database(path);
+    expect(upgraded.query("SELECT name FROM sqlite_master WHERE name = 'live_name'").all()).toEqual([
+      { name: "live_name" },
+    ]);
+    upgraded.close();
   });
 });
 
