@@ -232,6 +232,32 @@ describe("a FHIR Binary body names no file, unless the request has Content-Dispo
   });
 });
 
+describe("a Binary read as FHIR, with its file-name extension, is accepted back", () => {
+  test.each([
+    ["JSON", "application/fhir+json"],
+    ["XML", "application/fhir+xml"],
+    ["R4 JSON", R4_JSON],
+    ["R4 XML", R4_XML],
+  ])("%s", async (_, type) => {
+    await using srv = await startServer();
+    await upload(srv, 'attachment; filename="letter.pdf"', "application/pdf", PDF, {
+      method: "PUT",
+      path: "/Binary/round-trip",
+    });
+    const read = await srv.request("/Binary/round-trip", { headers: { accept: type } });
+    const text = await read.text();
+    expect(text).toContain(EXTENSION);
+    // The extension is not an unknown element: the resource goes back as it came, named by the request.
+    const again = await upload(srv, 'attachment; filename="letter.pdf"', type, text, {
+      method: "PUT",
+      path: "/Binary/round-trip",
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.meta?.extension).toEqual(named("letter.pdf"));
+    expect(await (await srv.request("/Binary/round-trip")).text()).toBe(PDF);
+  });
+});
+
 describe("names that would inject a header or a path", () => {
   test.each([
     ["CR LF in filename*", "attachment; filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x%3D1.pdf"],
