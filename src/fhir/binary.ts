@@ -28,14 +28,28 @@ export interface ResourceElements {
   language?: string;
   /** `meta.tag`, without the SUBSETTED tag fhirbin adds itself. */
   tags?: TagCoding[];
+  /**
+   * The document's original file name, from the write's `Content-Disposition`: shown to FHIR clients as the
+   * FILE_NAME_EXTENSION of `meta`, and named again in the native read's `Content-Disposition`.
+   */
+  fileName?: string;
 }
 
+/** The URL of the extension of `Binary.meta` that carries the document's original file name. */
+export const FILE_NAME_EXTENSION = "https://fhirbin.dev/fhir/StructureDefinition/file-name";
+
 /** The resource elements of `source` that are set, and nothing else (a sidecar holds only those). */
-export function resourceElements({ implicitRules, language, tags }: ResourceElements): ResourceElements {
+export function resourceElements({
+  implicitRules,
+  language,
+  tags,
+  fileName,
+}: ResourceElements): ResourceElements {
   return {
     ...(implicitRules === undefined ? {} : { implicitRules }),
     ...(language === undefined ? {} : { language }),
     ...(tags === undefined || tags.length === 0 ? {} : { tags }),
+    ...(fileName === undefined ? {} : { fileName }),
   };
 }
 
@@ -69,7 +83,12 @@ export function toBinaryResource(
   version: FhirVersion,
   payload: string | null,
 ): Resource {
+  // Meta's extension comes first among its children, as Element's elements precede Meta's own (the XML is
+  // written in this order).
   const meta: Record<string, unknown> = {
+    ...(header.fileName === undefined
+      ? {}
+      : { extension: [{ url: FILE_NAME_EXTENSION, valueString: header.fileName }] }),
     versionId: String(header.versionId),
     lastUpdated: header.lastUpdated,
   };

@@ -1,4 +1,5 @@
 /** The CapabilityStatement (Conformance in DSTU2) that `GET [base]/metadata` answers. */
+import { FILE_NAME_EXTENSION } from "./binary.ts";
 import type { Resource } from "./outcome.ts";
 import type { FhirVersion } from "./version.ts";
 
@@ -11,6 +12,14 @@ export interface CapabilityOptions {
   /** JWT bearer tokens with SMART scopes are accepted: the security section names the SMART service. */
   smart?: boolean;
 }
+
+/** What the Binary resources of this server carry beyond the specification. */
+const RESOURCE_DOCUMENTATION = [
+  "A document's original file name, sent as `Content-Disposition: attachment; filename*=UTF-8''...` (or",
+  "`filename=`) with a create or update, is kept with the version: in `Binary.meta` as the extension",
+  `${FILE_NAME_EXTENSION} (valueString), in the native read's \`Content-Disposition\`, and searchable`,
+  "with the `filename` parameter.",
+].join(" ");
 
 /** Describes the Binary endpoint fhirbin serves, in the release's own resource shape. */
 export function toCapabilityStatement({
@@ -26,6 +35,8 @@ export function toCapabilityStatement({
   interactions.push("search-type", "history-type");
   const resource: Record<string, unknown> = {
     type: "Binary",
+    // rest.resource.documentation arrived in STU3; it comes before interaction in the element order.
+    ...(version.name === "DSTU2" ? {} : { documentation: RESOURCE_DOCUMENTATION }),
     interaction: interactions.map((code) => ({ code })),
     versioning: "versioned-update",
     readHistory: true,
@@ -91,6 +102,13 @@ function searchParams(version: FhirVersion): Record<string, unknown>[] {
       type: "token",
       documentation:
         "MIME type of the content; a type without parameters also matches it with any parameters",
+    },
+    {
+      name: "filename",
+      type: "string",
+      documentation:
+        "The document's original file name contains the text, ignoring case and accents (comma list); " +
+        "`filename:exact` matches the whole name exactly",
     },
     {
       name: "_id",

@@ -28,6 +28,15 @@ export interface TypeMatch {
   exact: string | null;
 }
 
+/**
+ * One alternative of a `filename` search: a file name containing `text` once both are folded
+ * (foldFileName), or with `exact` one equal to `text` as it is.
+ */
+export interface FileNameMatch {
+  text: string;
+  exact: boolean;
+}
+
 /** `_lastUpdated` as one half-open range of epoch milliseconds, `[from, to)`; null is unbounded. */
 export interface TimeRange {
   from: number | null;
@@ -60,6 +69,8 @@ export interface SearchParams {
   ids: string[] | null;
   /** `contenttype`: the alternatives a match must satisfy (null: any; empty: nothing matches). */
   types: TypeMatch[] | null;
+  /** `filename`, once per parameter given: the alternatives of each, one of which a match satisfies. */
+  fileNames: FileNameMatch[][];
   lastUpdated: TimeRange;
   sort: SearchSort;
   count: number;
@@ -95,6 +106,7 @@ export interface HistoryParams {
 const FORMAT_PARAMS = new Set(["_format", "_pretty"]);
 const SEARCH_PARAMS = new Set([
   "contenttype",
+  "filename",
   "_id",
   "_lastUpdated",
   "_count",
@@ -229,6 +241,27 @@ function distinctTypes(matches: TypeMatch[]): TypeMatch[] {
   return out;
 }
 
+/**
+ * A file name as `filename` compares it without `:exact`: case and accents folded away (R4
+ * search.html#string: "the search is case- and accent-insensitive"), so `LETTER` finds `Brief-Lettre.pdf`
+ * and `resume` finds `Résumé.pdf`.
+ */
+export function foldFileName(name: string): string {
+  return name.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+/**
+ * Parses one `filename` value: alternatives separated by commas, a `\,` being a comma of the name (R4
+ * search.html#escaping); matched as contained text, or with `:exact` as the whole name.
+ */
+function parseFileNameList(value: string, exact: boolean): FileNameMatch[] {
+  return value
+    .split(/(?<!\\),/)
+    .map((item) => item.replace(/\\([\\,$|])/g, "$1"))
+    .filter((item) => item !== "")
+    .map((item) => ({ text: exact ? item : foldFileName(item), exact }));
+}
+
 const PARTIAL_DATE =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+\- ]\d{2}:\d{2})?)?)?)?$/;
 
@@ -346,9 +379,13 @@ export function parseSearchParams(
   entries: Iterable<[string, string]>,
   options: { strict: boolean },
 ): SearchParams {
-  const { params, ignored } = sortOut(entries, SEARCH_PARAMS, options.strict, { _sort: ["asc", "desc"] });
+  const { params, ignored } = sortOut(entries, SEARCH_PARAMS, options.strict, {
+    _sort: ["asc", "desc"],
+    filename: ["exact", "contains"],
+  });
   let ids: string[] | null = null;
   let types: TypeMatch[] | null = null;
+  const fileNames: FileNameMatch[][] = [];
   let lastUpdated: TimeRange = { from: null, to: null };
   let sort = DEFAULT_SORT;
   let count = DEFAULT_COUNT;
@@ -370,6 +407,11 @@ export function parseSearchParams(
       case "contenttype": {
         const list = parseTypeList(value);
         types = types === null ? list : intersectTypes(types, list);
+        break;
+      }
+      case "filename": {
+        const list = parseFileNameList(value, modifier === "exact");
+        if (list.length > 0) fileNames.push(list);
         break;
       }
       case "_lastUpdated":
@@ -406,7 +448,7 @@ export function parseSearchParams(
     }
     const raw = modifier === null ? name : `${name}:${modifier}`;
     if (name !== "_count") links.push([raw, value]);
-    if (name === "_id" || name === "contenttype" || name === "_lastUpdated" || name === "_sort")
+    if (["_id", "contenttype", "filename", "_lastUpdated", "_sort"].includes(name))
       filters.push(`${raw}=${value}`);
   }
   if (count === 0) countOnly = true;
@@ -415,6 +457,7 @@ export function parseSearchParams(
   return {
     ids,
     types: types === null ? null : distinctTypes(types),
+    fileNames,
     lastUpdated,
     sort,
     count,

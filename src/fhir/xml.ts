@@ -124,9 +124,16 @@ export function toXml(resource: Resource, pretty = false): string {
       out.push(`${pad(depth)}<${name} value="${escapeAttribute(String(value))}"/>${nl}`);
       return;
     }
-    out.push(`${pad(depth)}<${name}>${nl}`);
-    if ("resourceType" in value) writeResource(value as Resource, depth + 1);
-    else writeChildren(value as Record<string, unknown>, depth + 1);
+    // An extension's url is an attribute in XML (R4 extensibility.html#Extension), not a child element.
+    const { url, ...children } = value as Record<string, unknown>;
+    if (name === "extension" && typeof url === "string") {
+      out.push(`${pad(depth)}<${name} url="${escapeAttribute(url)}">${nl}`);
+      writeChildren(children, depth + 1);
+    } else {
+      out.push(`${pad(depth)}<${name}>${nl}`);
+      if ("resourceType" in value) writeResource(value as Resource, depth + 1);
+      else writeChildren(value as Record<string, unknown>, depth + 1);
+    }
     out.push(`${pad(depth)}</${name}>${nl}`);
   };
 

@@ -3,6 +3,7 @@ import type { ParsedBinary } from "../fhir/binary.ts";
 import { BUFFERED_PARSE_LIMIT, parseBinaryJson, parseBinaryXml, resourceElements } from "../fhir/binary.ts";
 import { createBinaryJsonScanner } from "../fhir/binary-json-stream.ts";
 import { createBinaryXmlScanner } from "../fhir/binary-xml-stream.ts";
+import { parseContentDisposition } from "../fhir/content-disposition.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { fhirSyntaxOf, parseMediaType } from "../fhir/mime.ts";
 import type { FhirVersion } from "../fhir/version.ts";
@@ -11,7 +12,14 @@ import type { ContentMetadata, WriteRequest } from "../store/types.ts";
 /** What a write request gives the store: its metadata, and the body that feeds it. */
 export type WriteInput = Pick<
   WriteRequest,
-  "contentType" | "securityContext" | "implicitRules" | "language" | "tags" | "body" | "metadataAfterBody"
+  | "contentType"
+  | "securityContext"
+  | "implicitRules"
+  | "language"
+  | "tags"
+  | "fileName"
+  | "body"
+  | "metadataAfterBody"
 >;
 
 /** The largest FHIR-wrapped body: the payload grows by 4/3 in base64, plus room for the envelope. */
@@ -138,10 +146,13 @@ function checkedId(binary: Pick<ParsedBinary, "id">, urlId: string | null): void
   }
 }
 
-/** What a Binary resource gives the store besides its payload. */
-function contentMetadataOf(binary: Omit<ParsedBinary, "data">): ContentMetadata {
+/**
+ * What a Binary resource gives the store besides its payload. A Binary has no file name: the request's
+ * `Content-Disposition` may still give one (in `raw`).
+ */
+function contentMetadataOf(binary: Omit<ParsedBinary, "data">, raw: ContentMetadata): ContentMetadata {
   const { contentType, securityContext } = binary;
-  return { contentType, securityContext, ...resourceElements(binary) };
+  return { contentType, securityContext, ...resourceElements({ ...binary, fileName: raw.fileName }) };
 }
 
 /**
@@ -184,7 +195,7 @@ async function readFhirBody(
     const binary = syntax === "json" ? parseBinaryJson(text, version) : parseBinaryXml(text, version);
     if (!binary) return { ...raw, body: new TextEncoder().encode(text) };
     checkedId(binary, urlId);
-    return { ...contentMetadataOf(binary), body: binary.data };
+    return { ...contentMetadataOf(binary, raw), body: binary.data };
   }
   let header: Omit<ParsedBinary, "data"> | null = null;
   const body = new ReadableStream<Uint8Array>({
@@ -207,7 +218,7 @@ async function readFhirBody(
   const metadataAfterBody = (): ContentMetadata => {
     if (!header) throw new FhirError(400, "structure", "The Binary resource ended early");
     checkedId(header, urlId);
-    return contentMetadataOf(header);
+    return contentMetadataOf(header, raw);
   };
   return { ...raw, body, metadataAfterBody };
 }
@@ -215,7 +226,8 @@ async function readFhirBody(
 /**
  * Reads a create/update body. R4: "the data is accepted as is ... except for the special case where the
  * content is actually a Binary resource". A FHIR JSON/XML body must be well-formed; a Binary resource in it
- * (written in `version`) is unwrapped, anything else is stored as sent.
+ * (written in `version`) is unwrapped, anything else is stored as sent. A `Content-Disposition` naming a
+ * file gives the version its file name, whatever the body.
  */
 export async function readWriteInput(
   request: Pick<Request, "headers" | "body">,
@@ -239,7 +251,13 @@ export async function readWriteInput(
     throw new FhirError(413, "too-long", `The content is larger than the limit of ${maxSize} bytes`);
   }
   const stream = decoded(request);
-  const raw = { contentType: contentType.trim(), securityContext };
+  const disposition = request.headers.get("content-disposition");
+  const fileName = disposition === null ? null : parseContentDisposition(disposition);
+  const raw = {
+    contentType: contentType.trim(),
+    securityContext,
+    ...(fileName === null ? {} : { fileName }),
+  };
   if (!syntax) return { ...raw, body: stream ?? new Uint8Array(0) };
   return readFhirBody(stream, syntax, limit, raw, urlId, version);
 }

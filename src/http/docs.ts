@@ -11,6 +11,7 @@ import { Elysia } from "elysia";
 import type { OpenAPIV3 } from "openapi-types";
 import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config.ts";
+import { FILE_NAME_EXTENSION } from "../fhir/binary.ts";
 
 /** Where the docs live at the server root. */
 export const DOCS_PATH = "/docs";
@@ -90,7 +91,9 @@ function readOperation(kind: "read" | "vread", method: "GET" | "HEAD"): Operatio
       "",
       "**Native answers** carry `ETag`, `Last-Modified`, `Content-Location`, `Accept-Ranges: bytes`, " +
         "`X-Security-Context` when set and `X-Content-Type-Options: nosniff`. Types that can carry script " +
-        "(HTML, SVG, XML, JavaScript, unknown) are sent as attachments with `Content-Security-Policy: sandbox`.",
+        "(HTML, SVG, XML, JavaScript, unknown) are sent as attachments with `Content-Security-Policy: sandbox`. " +
+        "`Content-Disposition` names the document's original file name when it was given one (`filename` " +
+        "and `filename*`), else `{id}.{ext}`.",
       "",
       "One byte `Range` per request answers 206; `If-Range` keeps it only while the version still matches. " +
         "`If-None-Match` / `If-Modified-Since` answer 304.",
@@ -108,6 +111,7 @@ function readOperation(kind: "read" | "vread", method: "GET" | "HEAD"): Operatio
           "Accept-Ranges": header("Accept-Ranges"),
           "X-Security-Context": header("X-Security-Context"),
           "X-Content-Type-Options": header("X-Content-Type-Options"),
+          "Content-Disposition": header("Content-Disposition"),
         },
         ...(head
           ? {}
@@ -154,6 +158,7 @@ const WRITE_BODY: OpenAPIV3.RequestBodyObject = {
 
 const WRITE_PARAMETERS = [
   ref("X-Security-Context"),
+  ref("Content-Disposition"),
   ref("Content-Encoding"),
   ref("Prefer"),
   ref("formatWrite"),
@@ -218,6 +223,15 @@ const SEARCH_PARAMETERS: Parameter[] = [
       "without parameters matches any parameters.",
     schema: { type: "string" },
     example: "application/pdf",
+  },
+  {
+    name: "filename",
+    in: "query",
+    description:
+      "Text the document's original file name contains, ignoring case and accents; comma-separated " +
+      "alternatives (`\\,` for a comma of the name). `filename:exact` matches the whole name exactly.",
+    schema: { type: "string" },
+    example: "letter",
   },
   {
     name: "_lastUpdated",
@@ -636,6 +650,16 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
       description: "Reference to the resource whose access rules apply, e.g. `Patient/9000000009`",
       schema: { type: "string" },
     },
+    "Content-Disposition": {
+      name: "Content-Disposition",
+      in: "header",
+      description:
+        "The document's original file name (RFC 6266): `attachment; filename*=UTF-8''Referral%20letter.pdf` " +
+        'or `filename="..."`; `filename*` wins. Any path is dropped; control characters, an empty name ' +
+        "or more than 255 UTF-8 bytes are a 400. Shown in `Binary.meta.extension` " +
+        `(\`${FILE_NAME_EXTENSION}\`).`,
+      schema: { type: "string" },
+    },
     "Content-Encoding": {
       name: "Content-Encoding",
       in: "header",
@@ -672,6 +696,12 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
       schema: { type: "string" },
     },
     "X-Content-Type-Options": { description: "`nosniff`", schema: { type: "string" } },
+    "Content-Disposition": {
+      description:
+        "`inline` (passive types) or `attachment`, with the original file name as `filename` (ASCII) and " +
+        '`filename*` (UTF-8), else `filename="{id}.{ext}"`',
+      schema: { type: "string" },
+    },
     "X-Request-ID": { description: "The request id, as logged", schema: { type: "string" } },
     "WWW-Authenticate": {
       description:
@@ -710,6 +740,14 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
         meta: {
           type: "object",
           properties: {
+            extension: {
+              type: "array",
+              description: `The original file name, when given: \`{ "url": "${FILE_NAME_EXTENSION}", "valueString": "Referral letter.pdf" }\``,
+              items: {
+                type: "object",
+                properties: { url: { type: "string" }, valueString: { type: "string" } },
+              },
+            },
             versionId: { type: "string" },
             lastUpdated: { type: "string", format: "date-time" },
           },

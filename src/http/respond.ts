@@ -1,5 +1,6 @@
 /** Builds responses: FHIR resources, native content with its headers, and the metadata headers. */
 import { serialise } from "../fhir/binary.ts";
+import { formatContentDisposition } from "../fhir/content-disposition.ts";
 import type { FhirFormat } from "../fhir/format.ts";
 import { extensionFor, isPassiveType, parseMediaType } from "../fhir/mime.ts";
 import type { Resource } from "../fhir/outcome.ts";
@@ -54,7 +55,8 @@ export function versionHeaders(record: VersionRecord, base: string): Record<stri
  */
 export function nativeHeaders(version: StoredVersion, base: string): Record<string, string> {
   const essence = parseMediaType(version.contentType)?.essence ?? "application/octet-stream";
-  const filename = `${version.id}.${extensionFor(essence)}`;
+  const passive = isPassiveType(essence);
+  const type = passive ? "inline" : "attachment";
   const headers: Record<string, string> = {
     "content-type": version.contentType,
     ...versionHeaders(version, base),
@@ -63,12 +65,12 @@ export function nativeHeaders(version: StoredVersion, base: string): Record<stri
     "cache-control": "private, no-cache",
   };
   if (version.securityContext) headers["x-security-context"] = version.securityContext;
-  if (isPassiveType(essence)) {
-    headers["content-disposition"] = `inline; filename="${filename}"`;
-  } else {
-    headers["content-disposition"] = `attachment; filename="${filename}"`;
-    headers["content-security-policy"] = "sandbox; default-src 'none'";
-  }
+  // The document's own name when it was given one, else one made of its id (plain ASCII, quoted as is).
+  headers["content-disposition"] =
+    version.fileName === undefined
+      ? `${type}; filename="${version.id}.${extensionFor(essence)}"`
+      : formatContentDisposition(type, version.fileName);
+  if (!passive) headers["content-security-policy"] = "sandbox; default-src 'none'";
   return headers;
 }
 

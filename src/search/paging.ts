@@ -151,6 +151,7 @@ export function searchPage(
   const query = {
     ids: params.ids,
     types: params.types,
+    fileNames: params.fileNames,
     from: params.lastUpdated.from,
     to: params.lastUpdated.to,
     securityContext,

@@ -17,7 +17,13 @@ import { Database } from "bun:sqlite";
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { HistoryRecord } from "../fhir/bundle.ts";
-import { normaliseContentType, type SearchSort, type TypeMatch } from "../fhir/search-params.ts";
+import {
+  type FileNameMatch,
+  foldFileName,
+  normaliseContentType,
+  type SearchSort,
+  type TypeMatch,
+} from "../fhir/search-params.ts";
 import { makePrivate, storeOwner } from "../store/fs-private.ts";
 import type { VersionRecord } from "../store/types.ts";
 
@@ -26,12 +32,19 @@ export const INDEX_FILE = "index.sqlite";
 
 // Bump when the schema changes: an index of another version is dropped and rebuilt from the sidecars, unless
 // MIGRATIONS brings it up to date in place.
-const SCHEMA_VERSION = "2";
+const SCHEMA_VERSION = "3";
 
-/** In-place upgrades by the schema version they start from; adding a column costs no rebuild. */
+/**
+ * In-place upgrades by the schema version they start from, each to the next one, applied in turn; adding a
+ * column costs no rebuild.
+ */
 const MIGRATIONS: Readonly<Record<string, string>> = {
   // `m`: the method of a version 1 made by PUT. Rows without it stand for a POST, as sidecars without one do.
   "1": "ALTER TABLE version ADD COLUMN m TEXT",
+  // `fn`, `fk`: the file name and its folded form. Sidecars indexed before they were kept named no file.
+  "2":
+    "ALTER TABLE version ADD COLUMN fn TEXT; ALTER TABLE version ADD COLUMN fk TEXT; " +
+    "CREATE INDEX live_name ON version (fn) WHERE deleted = 0 AND fn IS NOT NULL",
 };
 
 const SCHEMA = `
@@ -49,13 +62,16 @@ CREATE TABLE version (
   raw INTEGER,
   sc TEXT,
   sup INTEGER,
-  m TEXT
+  m TEXT,
+  fn TEXT,
+  fk TEXT
 );
 CREATE UNIQUE INDEX version_id ON version (id, vid);
 CREATE INDEX version_ts ON version (ts, seq);
 CREATE INDEX live_ts ON version (ts, seq, sup) WHERE deleted = 0;
 CREATE INDEX live_type ON version (ess, ts, seq, sup, cid) WHERE deleted = 0;
 CREATE INDEX live_context ON version (sc, ts, seq, sup) WHERE deleted = 0 AND sc IS NOT NULL;
+CREATE INDEX live_name ON version (fn) WHERE deleted = 0 AND fn IS NOT NULL;
 CREATE TABLE pending (token INTEGER PRIMARY KEY, id TEXT NOT NULL);
 CREATE TABLE tally (k INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (k, day))
   WITHOUT ROWID;
@@ -81,6 +97,8 @@ export interface IndexQuery {
   to: number | null;
   /** Only Binaries with this securityContext (a patient-scoped token), or null. */
   securityContext: string | null;
+  /** `filename`: each group's alternatives, one of which a match's file name must satisfy. */
+  fileNames: readonly (readonly FileNameMatch[])[];
 }
 
 /** Where a page starts: after (or, going back, before) the entry with this sort key. */
@@ -109,9 +127,10 @@ interface Row {
   raw: number | null;
   sc: string | null;
   m: string | null;
+  fn: string | null;
 }
 
-const COLUMNS = "seq, id, vid, ts, lu, deleted, raw, sc, m";
+const COLUMNS = "seq, id, vid, ts, lu, deleted, raw, sc, m, fn";
 const DAY = 86_400_000;
 // Tally keys besides the content type dictionary ids (which start at 1).
 const ALL_VERSIONS = 0;
@@ -159,11 +178,14 @@ export class SearchIndex {
           value: string;
         } | null;
         if (version?.value === SCHEMA_VERSION) return new SearchIndex(db, path, false, null);
-        const migration = version ? MIGRATIONS[version.value] : undefined;
-        if (migration) {
+        if (version && MIGRATIONS[version.value]) {
           const migrating = db;
           migrating.transaction(() => {
-            migrating.run(migration);
+            for (let from = version.value; from !== SCHEMA_VERSION; from = String(Number(from) + 1)) {
+              const migration = MIGRATIONS[from];
+              if (migration === undefined) throw new Error(`no migration of the index from schema ${from}`);
+              migrating.run(migration);
+            }
             migrating.run("UPDATE meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]);
           })();
           return new SearchIndex(migrating, path, false, null);
@@ -303,7 +325,11 @@ export class SearchIndex {
    * (filters on content type and time), else by counting rows.
    */
   count(query: IndexQuery, snapshot: number): number {
-    const tallied = query.ids === null && query.securityContext === null && snapshot >= this.snapshot();
+    const tallied =
+      query.ids === null &&
+      query.securityContext === null &&
+      query.fileNames.length === 0 &&
+      snapshot >= this.snapshot();
     let total = 0;
     for (const filter of this.#typeFilters(query.types)) {
       const exact = (from: number | null, to: number | null): number => {
@@ -423,7 +449,9 @@ export class SearchIndex {
     const iso = Number.isNaN(ts) ? null : new Date(ts).toISOString();
     let types: [number | null, number | null, number | null] = [null, null, null];
     let sc: string | null = null;
+    let fn: string | null = null;
     if (!record.deleted) {
+      fn = record.fileName ?? null;
       const { essence, normalised } = normaliseContentType(record.contentType);
       types = [this.#cid(essence), this.#cid(normalised), this.#cid(record.contentType)];
       sc = record.securityContext;
@@ -431,7 +459,8 @@ export class SearchIndex {
     const seq = Number(
       db
         .query(
-          "INSERT INTO version (id, vid, ts, lu, deleted, ess, cid, raw, sc, sup, m) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO version (id, vid, ts, lu, deleted, ess, cid, raw, sc, sup, m, fn, fk) " +
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .run(
           id,
@@ -445,6 +474,8 @@ export class SearchIndex {
           next?.seq ?? null,
           // Kept only when the version number does not tell it: version 1 is a POST, later ones PUTs.
           !record.deleted && versionId === 1 && record.method === "PUT" ? "PUT" : null,
+          fn,
+          fn === null ? null : foldFileName(fn),
         ).lastInsertRowid,
     );
     this.#tally(ALL_VERSIONS, ts, 1);
@@ -530,6 +561,14 @@ export class SearchIndex {
       sql.push("ts < ?");
       args.push(query.to);
     }
+    // instr, not LIKE: a name's `%` and `_` are text, and the folded column makes it case-insensitive
+    // beyond ASCII, which SQLite's LIKE is not.
+    for (const alternatives of query.fileNames) {
+      sql.push(
+        `(${alternatives.map(({ exact }) => (exact ? "fn = ?" : "instr(fk, ?) > 0")).join(" OR ") || "0"})`,
+      );
+      args.push(...alternatives.map(({ text }) => text));
+    }
     return { sql, args };
   }
 
@@ -543,6 +582,7 @@ export class SearchIndex {
       contentType: this.#names.get(row.raw ?? -1) ?? "application/octet-stream",
       securityContext: row.sc,
       ...(row.m === "PUT" ? { method: "PUT" as const } : {}),
+      ...(row.fn === null ? {} : { fileName: row.fn }),
     };
   }
 }

@@ -6,7 +6,7 @@
 /** The request headers a preflight may ask for: Authorization first (SMART apps send bearer tokens). */
 export const CORS_ALLOW_HEADERS =
   "Authorization, Content-Type, Accept, If-Match, If-None-Match, If-Modified-Since, If-Range, Range, " +
-  "Prefer, X-Request-ID, X-Security-Context";
+  "Prefer, X-Request-ID, X-Security-Context, Content-Disposition";
 
 /** The methods of the Binary API. */
 export const CORS_ALLOW_METHODS = "GET, HEAD, POST, PUT, DELETE";

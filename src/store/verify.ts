@@ -6,6 +6,7 @@
  */
 import { lstat, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { fileNameProblem } from "../fhir/content-disposition.ts";
 import { isValidId } from "../fhir/id.ts";
 import { createFsStore } from "./fs.ts";
 import { isCode } from "./fs-durable.ts";
@@ -343,6 +344,12 @@ export function recordProblem(record: Readonly<Record<string, unknown>>, version
     return `has no valid size (${JSON.stringify(record.size)})`;
   if (typeof record.sha256 !== "string" || !SHA256.test(record.sha256))
     return `has no valid sha256 (${JSON.stringify(record.sha256)})`;
+  // Optional: sidecars written before file names were kept have none.
+  if (record.fileName !== undefined) {
+    const problem =
+      typeof record.fileName === "string" ? fileNameProblem(record.fileName) : "is not a string";
+    if (problem !== null) return `has a fileName that ${problem}`;
+  }
   return null;
 }
 

@@ -2,13 +2,16 @@
  * `fhirbin export ID [--version N] [-o FILE]`: one document's content to a file or stdout; `fhirbin export
  * --all DIR`: every document's current version as `<id><ext>`, the versions before it as
  * `_versions/<id>.<n><ext>`, the metadata of all as `_metadata/<id>.json` (ids never start with `_`, so the
- * names cannot collide): a folder that `fhirbin import` recognises and imports back exactly. From a stopped
+ * names cannot collide): a folder that `fhirbin import` recognises and imports back exactly. A document's
+ * original file name is kept in its metadata, not used as the file's: two documents may share one, and a
+ * name valid where it was given may not be on the file system exported to (`CON`, `a:b`, case folding). From a stopped
  * data directory (`--data`) or a running server (`--url`, single documents only: listing needs a data
  * directory).
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { fileNameProblem } from "../fhir/content-disposition.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { type ScannedId, scanIds } from "../search/fs-scan.ts";
 import type { VersionRecord } from "../store/types.ts";
@@ -37,6 +40,8 @@ export type ExportedVersion =
       securityContext: string | null;
       size: number;
       sha256: string;
+      /** The document's original file name, when it was given one. */
+      fileName?: string;
     };
 
 /** A document as `_metadata/<id>.json` describes it: what `import` needs to store it back exactly. */
@@ -53,10 +58,8 @@ export interface ExportedDocument {
 const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9.-]{1,80}$`);
 
 function parseVersion(value: unknown): ExportedVersion | null {
-  const { versionId, deleted, file, contentType, securityContext, size, sha256 } = (value ?? {}) as Record<
-    string,
-    unknown
-  >;
+  const { versionId, deleted, file, contentType, securityContext, size, sha256, fileName } = (value ??
+    {}) as Record<string, unknown>;
   if (!Number.isSafeInteger(versionId) || (versionId as number) < 1) return null;
   if (deleted === true) return { versionId: versionId as number, deleted: true };
   const valid =
@@ -68,7 +71,8 @@ function parseVersion(value: unknown): ExportedVersion | null {
     Number.isSafeInteger(size) &&
     (size as number) >= 0 &&
     typeof sha256 === "string" &&
-    /^[0-9a-f]{64}$/.test(sha256);
+    /^[0-9a-f]{64}$/.test(sha256) &&
+    (fileName === undefined || (typeof fileName === "string" && fileNameProblem(fileName) === null));
   return valid
     ? {
         versionId: versionId as number,
@@ -78,6 +82,7 @@ function parseVersion(value: unknown): ExportedVersion | null {
         securityContext,
         size: size as number,
         sha256,
+        ...(typeof fileName === "string" ? { fileName } : {}),
       }
     : null;
 }
@@ -109,8 +114,8 @@ export function parseExportedDocument(text: string): ExportedDocument | null {
 function metadataOf(version: VersionRecord, file: string | null): Record<string, unknown> {
   if (version.deleted)
     return { versionId: version.versionId, lastUpdated: version.lastUpdated, deleted: true };
-  const { versionId, lastUpdated, contentType, securityContext, size, sha256 } = version;
-  return { versionId, lastUpdated, contentType, securityContext, size, sha256, file };
+  const { versionId, lastUpdated, contentType, securityContext, size, sha256, fileName } = version;
+  return { versionId, lastUpdated, contentType, securityContext, size, sha256, file, fileName };
 }
 
 /** Runs `fhirbin export`; resolves with the exit status. */

@@ -14,6 +14,7 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize } from "../config.ts";
+import { fileNameProblem } from "../fhir/content-disposition.ts";
 import { isValidId } from "../fhir/id.ts";
 import type { StoredVersion } from "../store/types.ts";
 import { detectContentType } from "./content-type.ts";
@@ -23,7 +24,13 @@ import {
   METADATA_DIR,
   parseExportedDocument,
 } from "./export.ts";
-import { type DocumentTarget, openDataTarget, openRemoteTarget, type PutResult } from "./remote.ts";
+import {
+  type DocumentTarget,
+  openDataTarget,
+  openRemoteTarget,
+  type PutResult,
+  type WriteMeta,
+} from "./remote.ts";
 
 /** Where the tools write: lines to stdout and stderr, plus the raw terminal for the progress line. */
 export interface ToolIo {
@@ -397,7 +404,7 @@ export async function runImport(
     id: string,
     bytes: Uint8Array,
     sha256: string,
-    meta: { contentType: string; securityContext: string | null },
+    meta: WriteMeta,
   ): Promise<ImportRecord> => {
     const record: ImportRecord = {
       file,
@@ -448,6 +455,7 @@ export async function runImport(
     const metaOf = (version: ExportedVersion & { deleted: false }) => ({
       contentType: version.contentType,
       securityContext: version.securityContext,
+      fileName: version.fileName ?? null,
     });
     if ((await target.version(id, 1)) === null) {
       // The first version creates (If-None-Match: *), each later one replaces the one before (If-Match).
@@ -492,8 +500,11 @@ export async function runImport(
     const sha256 = sha256Of(bytes);
     const contentType = detectContentType(bytes.subarray(0, 512), source.path);
     const id = plannedId ?? sha256.slice(0, HASH_ID_LENGTH);
+    // The file's own name goes with it, unless the server would refuse it (then the document has none).
+    const name = basename(source.path);
+    const fileName = fileNameProblem(name) === null ? name : null;
     return {
-      ...(await storeCurrent(source.path, id, bytes, sha256, { contentType, securityContext })),
+      ...(await storeCurrent(source.path, id, bytes, sha256, { contentType, securityContext, fileName })),
       ...clashes,
     };
   };

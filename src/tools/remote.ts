@@ -2,6 +2,7 @@
  * Where the import and export tools read and write: a stopped data directory (through the Store, which takes
  * the single-instance lock) or a running server (over its FHIR Binary API).
  */
+import { formatContentDisposition } from "../fhir/content-disposition.ts";
 import { FhirError } from "../fhir/errors.ts";
 import { createStore } from "../store/index.ts";
 import type { StoredVersion, VersionRecord } from "../store/types.ts";
@@ -11,6 +12,13 @@ import type { StoredVersion, VersionRecord } from "../store/types.ts";
  * exists after all, or its current version is no longer the one replaced).
  */
 export type PutResult = { versionId: number; created: boolean } | "conflict";
+
+/** What a tool stores with a version besides its bytes; `fileName` null when the version has none. */
+export interface WriteMeta {
+  contentType: string;
+  securityContext: string | null;
+  fileName: string | null;
+}
 
 /** What the tools need of a store, local or remote. */
 export interface DocumentTarget extends AsyncDisposable {
@@ -24,11 +32,7 @@ export interface DocumentTarget extends AsyncDisposable {
    * Writes a version, always conditionally: `replaces` is the current version the write may replace
    * (`If-Match`), or null to only create (`If-None-Match: *`).
    */
-  put(
-    id: string,
-    body: Uint8Array,
-    meta: { contentType: string; securityContext: string | null; replaces: number | null },
-  ): Promise<PutResult>;
+  put(id: string, body: Uint8Array, meta: WriteMeta & { replaces: number | null }): Promise<PutResult>;
   /** Deletes `id` (a deletion version), only while `replaces` is its current version (`If-Match`). */
   remove(id: string, replaces: number): Promise<PutResult>;
   /** The content of a version. */
@@ -46,11 +50,12 @@ export async function openDataTarget(dataDir: string, maxSize: number): Promise<
     current,
     version: (id, versionId) => store.version(id, versionId),
     holds: async (version, size, sha256) => version.size === size && version.sha256 === sha256,
-    async put(id, body, { contentType, securityContext, replaces }) {
+    async put(id, body, { contentType, securityContext, fileName, replaces }) {
       try {
         const { version, created } = await store.update(id, {
           contentType,
           securityContext,
+          ...(fileName === null ? {} : { fileName }),
           body,
           maxSize,
           ...(replaces === null ? { ifNoneMatch: true } : { ifMatch: replaces }),
@@ -141,9 +146,10 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
       const bytes = await (await content(version)).bytes();
       return new Bun.CryptoHasher("sha256").update(bytes).digest("hex") === sha256;
     },
-    async put(id, body, { contentType, securityContext, replaces }) {
+    async put(id, body, { contentType, securityContext, fileName, replaces }) {
       const extra: Record<string, string> = { "content-type": contentType, prefer: "return=minimal" };
       if (securityContext) extra["x-security-context"] = securityContext;
+      if (fileName !== null) extra["content-disposition"] = formatContentDisposition("attachment", fileName);
       if (replaces === null) extra["if-none-match"] = "*";
       else extra["if-match"] = `W/"${replaces}"`;
       const response = await fetch(`${base}/Binary/${id}`, { method: "PUT", headers: headers(extra), body });

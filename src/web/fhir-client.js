@@ -126,6 +126,9 @@ export class FhirClient {
       xhr.open("POST", this.url("/Binary"));
       xhr.setRequestHeader("authorization", `Bearer ${this.token}`);
       xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
+      // The name goes as RFC 8187 UTF-8 (header values are ASCII): what is outside attr-char is %-encoded.
+      const name = encodeURIComponent(file.name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+      xhr.setRequestHeader("content-disposition", `attachment; filename*=UTF-8''${name}`);
       xhr.setRequestHeader("accept", "application/fhir+json");
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) onProgress(event.loaded, event.total);

@@ -218,6 +218,8 @@ describe("fhirbin export", () => {
       size: text.length,
       sha256: new Bun.CryptoHasher("sha256").update(text).digest("hex"),
       file,
+      // The name of the file each version was imported from.
+      fileName: "note.txt",
     });
     expect(JSON.parse(readFileSync(join(target, "_metadata", "note.json"), "utf8"))).toEqual({
       id: "note",

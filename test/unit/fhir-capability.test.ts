@@ -3,6 +3,7 @@
  * with acceptUnknown and no conditionalRead, STU3 CapabilityStatement with acceptUnknown, R4 without it.
  */
 import { expect, test } from "bun:test";
+import { FILE_NAME_EXTENSION } from "../../src/fhir/binary.ts";
 import { type CapabilityOptions, toCapabilityStatement } from "../../src/fhir/capability.ts";
 import type { Resource } from "../../src/fhir/outcome.ts";
 import { FHIR_VERSIONS, R4B, R5 } from "../../src/fhir/version.ts";
@@ -37,6 +38,8 @@ function searchParams(contenttypeDefined: boolean): Record<string, unknown>[] {
       type: "token",
       documentation: expect.any(String),
     },
+    // fhirbin's own: the original file name; no SearchParameter is published for it.
+    { name: "filename", type: "string", documentation: expect.any(String) },
     { name: "_id", definition: `${spec}Resource-id`, type: "token", documentation: expect.any(String) },
     {
       name: "_lastUpdated",
@@ -81,6 +84,10 @@ function expected(
         resource: [
           {
             ...BINARY,
+            // rest.resource.documentation (from STU3) names the file-name extension of Binary.meta.
+            ...(resourceType === "Conformance"
+              ? {}
+              : { documentation: expect.stringContaining(FILE_NAME_EXTENSION) }),
             ...(conditionalRead ? { conditionalRead } : {}),
             searchParam: searchParams(fhirVersion !== "4.0.1"),
           },
@@ -127,11 +134,12 @@ test.each([
   // The XML form is written in insertion order, so it must follow the element order of the release.
   const all = ["resourceType", ...order, "acceptUnknown", "format", "rest"];
   expect(Object.keys(resource)).toEqual(all.filter((key) => key in resource));
-  expect(Object.keys((resource.rest as Record<string, unknown>[])[0] ?? {})).toEqual([
-    "mode",
-    "security",
-    "resource",
-  ]);
+  const rest = (resource.rest as Record<string, unknown>[])[0] ?? {};
+  expect(Object.keys(rest)).toEqual(["mode", "security", "resource"]);
+  const binary = (rest.resource as Record<string, unknown>[])[0] ?? {};
+  expect(Object.keys(binary).slice(0, 3)).toEqual(
+    name === "DSTU2" ? ["type", "interaction", "versioning"] : ["type", "documentation", "interaction"],
+  );
   expect(toXml(resource).startsWith(`<?xml version="1.0" encoding="UTF-8"?><${resource.resourceType} `)).toBe(
     true,
   );

@@ -43,7 +43,14 @@ function deleted(id: string, versionId: number, minutes: number): VersionRecord 
   return { id, versionId, lastUpdated: at(minutes), deleted: true, securityContext: null };
 }
 
-const ALL: IndexQuery = { ids: null, types: null, from: null, to: null, securityContext: null };
+const ALL: IndexQuery = {
+  ids: null,
+  types: null,
+  from: null,
+  to: null,
+  securityContext: null,
+  fileNames: [],
+};
 const NEWEST: SearchSort = { key: "lastUpdated", descending: true };
 const OLDEST: SearchSort = { key: "lastUpdated", descending: false };
 const BY_ID: SearchSort = { key: "id", descending: false };
@@ -267,7 +274,8 @@ describe("SearchIndex", () => {
     first.close();
     // Schema 1, as fhirbin wrote it before the method was kept.
     const db = new Database(path);
-    db.run("ALTER TABLE version DROP COLUMN m");
+    db.run("DROP INDEX live_name");
+    for (const column of ["m", "fn", "fk"]) db.run(`ALTER TABLE version DROP COLUMN ${column}`);
     db.run("UPDATE meta SET value = '1' WHERE key = 'schema'");
     db.close();
     const migrated = SearchIndex.open(path);
@@ -284,6 +292,40 @@ describe("SearchIndex", () => {
       ["posted", 1, "as its number says"],
     ]);
     migrated.close();
+  });
+
+  test("a schema 2 index gains file names in place: its rows are kept, new ones are found by name", () => {
+    using dir = tempDir();
+    const path = join(dir.path, INDEX_FILE);
+    const first = SearchIndex.open(path);
+    first.record([stored("unnamed", 1, 1)]);
+    first.close();
+    // Schema 2, as fhirbin wrote it before file names were kept.
+    const db = new Database(path);
+    db.run("DROP INDEX live_name");
+    for (const column of ["fn", "fk"]) db.run(`ALTER TABLE version DROP COLUMN ${column}`);
+    db.run("UPDATE meta SET value = '2' WHERE key = 'schema'");
+    db.close();
+    const migrated = SearchIndex.open(path);
+    expect(migrated.fresh).toBe(false);
+    const named = stored("named", 1, 2);
+    migrated.record([named.deleted ? named : { ...named, fileName: "Référral Letter.pdf" }]);
+    const find = (text: string, exact = false): string[] =>
+      ids(migrated, { ...ALL, fileNames: [[{ text, exact }]] }, NEWEST);
+    expect(ids(migrated, ALL, NEWEST)).toEqual(["named/1", "unnamed/1"]);
+    expect(find("referral letter")).toEqual(["named/1"]);
+    expect(find("Référral Letter.pdf", true)).toEqual(["named/1"]);
+    expect(find("référral letter.pdf", true)).toEqual([]);
+    expect(
+      migrated.count({ ...ALL, fileNames: [[{ text: "letter", exact: false }]] }, migrated.snapshot()),
+    ).toBe(1);
+    migrated.close();
+    // With the index that answers `filename:exact` without a scan.
+    const upgraded = new Database(path);
+    expect(upgraded.query("SELECT name FROM sqlite_master WHERE name = 'live_name'").all()).toEqual([
+      { name: "live_name" },
+    ]);
+    upgraded.close();
   });
 });
 

@@ -76,6 +76,20 @@ export function testStoreContract(name: string, open: OpenStore): void {
     );
 
     test(
+      "a write's file name is kept with its version; a write without one has none",
+      withStore(async (store) => {
+        const named = await store.update("named", write(bytes("one"), { fileName: "Referral letter.pdf" }));
+        expect(named.version.fileName).toBe("Referral letter.pdf");
+        await store.update("named", write(bytes("two")));
+        const [second, first] = await store.history("named");
+        expect(first && !first.deleted && first.fileName).toBe("Referral letter.pdf");
+        expect(second && !second.deleted && "fileName" in second).toBe(false);
+        const read = await store.version("named", 1);
+        expect(read && !read.deleted ? read.fileName : null).toBe("Referral letter.pdf");
+      }),
+    );
+
+    test(
       "peek gives what current gives, or undefined when that needs a lookup",
       withStore(async (store) => {
         const agrees = async (id: string) => {

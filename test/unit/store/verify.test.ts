@@ -146,6 +146,23 @@ describe("verify: damage is a finding", () => {
     ]);
   });
 
+  test("a sidecar's fileName: optional, and when present a file name without path or control characters", async () => {
+    const { root, paths } = await populated();
+    const record = JSON.parse(readFileSync(paths.sidecar("other", 1), "utf8"));
+    writeFileSync(paths.sidecar("other", 1), JSON.stringify({ ...record, fileName: "Referral letter.pdf" }));
+    expect(await findings(root)).toEqual([]);
+    for (const [fileName, problem] of [
+      [42, "is not a string"],
+      ["../secret.pdf", "has a path"],
+      ["a\r\nb.pdf", "has control characters"],
+    ] as const) {
+      writeFileSync(paths.sidecar("other", 1), JSON.stringify({ ...record, fileName }));
+      expect(await findings(root)).toEqual([
+        expect.stringMatching(new RegExp(`_other\\.1\\.json: has a fileName that ${problem}$`)),
+      ]);
+    }
+  });
+
   test("a version gap", async () => {
     const { root, paths } = await populated();
     rmSync(paths.sidecar("doc", 2));
