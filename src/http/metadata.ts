@@ -52,7 +52,9 @@ export function metadataRoutes(config: Config) {
         `the documents are under ${baseOf(request)}/Binary; the API docs are at /docs, the demo app at /`,
     );
   };
-  return routes.get("", base).get("/", base);
+  // Not an API of its own: left out of the API docs.
+  const hidden = { detail: { hide: true } };
+  return routes.get("", base, hidden).get("/", base, hidden);
 }
 
 /** True when the most preferred entry of an Accept header is `text/html`, as a browser's navigation sends. */

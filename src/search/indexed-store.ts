@@ -225,15 +225,13 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
     target.setMeta("state", "open");
     target.setMeta("boot", boot ?? "");
     skipped = full ? [] : skippedOf(target);
-    // An index kept over sidecars restored from a backup lists versions the store no longer has (they would
-    // answer 404): its newest versions are looked up in the store first.
-    const checkRestore = !full && options.scan !== undefined;
-    catchingUp = full || journal.length > 0 || checkRestore;
+    catchingUp = full || journal.length > 0;
     // Once `target` is replaced (found damaged) its catch-up stops and reports nothing.
     const stale = (): boolean => closing || index !== target;
     caughtUp = (async () => {
-      if (!catchingUp) return;
-      if (checkRestore) {
+      // An index kept over sidecars restored from a backup lists versions the store no longer has (they
+      // would answer 404): its newest versions are looked up in the store, a few reads on a clean start.
+      if (!full && options.scan !== undefined) {
         const missing = await unstored(store, target);
         if (stale()) return;
         if (missing !== null) {
@@ -243,13 +241,11 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
               `${target.path}.damaged; rebuilding it from the sidecars`,
           );
           use(target.replace());
-          return;
-        }
-        if (journal.length === 0) {
-          catchingUp = false;
-          return;
+          // Ready once the new index is.
+          return caughtUp;
         }
       }
+      if (!catchingUp) return;
       const started = performance.now();
       const scan =
         full && options.scan ? options.scan() : idsOf(store, new Set(journal.map((entry) => entry.id)));
