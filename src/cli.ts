@@ -4,15 +4,24 @@ import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth-token.ts";
-import { type Config, ConfigError, loadConfig, parseDuration, SERVE_OPTIONS } from "./config.ts";
+import {
+  type Config,
+  ConfigError,
+  type LogFormat,
+  loadConfig,
+  parseDuration,
+  SERVE_OPTIONS,
+  unknownVariables,
+} from "./config.ts";
 import { collectWhenIdle } from "./gc.ts";
+import { HELP_WIDTH, helpSection, wrapWords } from "./help-text.ts";
+import { DOCS_PATH } from "./http/docs.ts";
 import { createMetrics } from "./http/ops.ts";
-import { linesPerTurn } from "./lines.ts";
+import { isoTime, linesPerTurn } from "./lines.ts";
 // Search (issue 6): the reindex subcommand.
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
 import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
 import { seedStore } from "./seed.ts";
-import { isCode } from "./store/fs-durable.ts";
 import { createStore } from "./store/index.ts";
 import { StoreOpenError } from "./store/types.ts";
 import {
@@ -45,41 +54,52 @@ const STOP_SIGNALS: readonly StopSignal[] =
 /** Exit statuses: 0 ok, 1 runtime failure, 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** The options of serve: the flag and its variable on one line, what it does below. */
+function serveOptionLines(): string[] {
+  return Object.entries(SERVE_OPTIONS).flatMap(([name, option]) => {
+    const flag = `  --${name} ${option.value}`;
+    const variable = `[${option.env}]`;
+    const also = "alias" in option ? `; ${option.alias}, its older name, works too` : "";
+    return [
+      `${flag.padEnd(HELP_WIDTH - variable.length - 1)} ${variable}`,
+      ...wrapWords(`${option.help}${also}`, HELP_WIDTH - 6).map((line) => `      ${line}`),
+    ];
+  });
+}
+
+const VERIFY_HELP = helpSection(
+  "Options of verify (every sidecar, blob size and SHA-256, versions 1..n; orphans are listed, not findings):",
+  [
+    ["--data DIR", "data directory [FHIRBIN_DATA] (default ./data/store)"],
+    ["--sample PCT", "recompute the SHA-256 of this percentage of blobs (default 100)"],
+    [
+      "--gc",
+      "remove orphans (temp files and unreferenced blobs); refused while a server holds the data directory or when there are findings",
+    ],
+    ["--grace DURATION", "with --gc, keep blobs younger than this (default 1h; 0s, 30m, 2d)"],
+    ["--json", "print the report as one JSON object"],
+  ],
+);
+
 function helpText(): string {
-  const width = Math.max(...Object.entries(SERVE_OPTIONS).map(([name, o]) => name.length + o.value.length));
-  const options = Object.entries(SERVE_OPTIONS).map(
-    ([name, option]) => `  --${`${name} ${option.value}`.padEnd(width + 2)} ${option.help} [${option.env}]`,
-  );
   return [
     `fhirbin ${pkg.version}: a FHIR Binary server with a crash-safe filesystem store`,
     "",
     "Usage:",
-    "  fhirbin [serve] [options]   serve the FHIR Binary API (the default)",
-    "  fhirbin verify [options]    check a data directory; exit status 1 on any integrity finding",
-    "  fhirbin reindex [--data DIR]  rebuild the search index from the sidecars",
-    "  fhirbin import PATH... [--data DIR | --url URL --token T] [--security-context Patient/1]",
-    "                 [--id-from-filename] [--json] [--force] [--progress]",
-    "                              import files and folders (an export folder by its metadata); content",
-    "                              already stored is skipped, an id holding other content or given by two",
-    "                              files is refused (--force: a new version, the first file of a clash)",
-    "  fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL --token T]",
-    "  fhirbin export --all DIR [--data DIR]",
-    "                              write a document to a file, or every document with all its versions",
-    "                              and their metadata into a new or empty folder (import reads it back)",
-    "  fhirbin audit [--id ID] [--since TIME] [--data DIR]",
-    "                              print the audit trail's events on Binaries",
-    "  fhirbin --help | --version",
+    "  fhirbin [serve] [options]    serve the FHIR Binary API (the default)",
+    "  fhirbin verify [options]     check a data directory (status 1 on findings)",
+    "  fhirbin reindex [--data DIR] rebuild the search index from the sidecars",
+    "  fhirbin import PATH...       import files and folders (fhirbin import --help)",
+    "  fhirbin export ID | --all DIR",
+    "                               write documents out (fhirbin export --help)",
+    "  fhirbin audit [options]      print the audit trail's events on Binaries",
+    "  fhirbin --help | --version   every command answers --help with its options",
     "",
-    "Options of serve (flags win over environment variables, which win over defaults):",
-    ...options,
+    "Options of serve (flags win over environment variables, which win over defaults;",
+    "an unknown FHIRBIN_ variable gets a warning):",
+    ...serveOptionLines(),
     "",
-    "Options of verify (every sidecar, blob size and SHA-256, versions 1..n; orphans are listed, not findings):",
-    "  --data DIR            data directory [FHIRBIN_DATA] (default ./data/store)",
-    "  --sample PCT          recompute the SHA-256 of this percentage of blobs (default 100)",
-    "  --gc                  remove orphans (temp files and unreferenced blobs); refused",
-    "                        while a server holds the data directory or when there are findings",
-    "  --grace DURATION      with --gc, keep blobs younger than this (default 1h; 0s, 30m, 2d)",
-    "  --json                print the report as one JSON object",
+    VERIFY_HELP,
     "",
     REINDEX_HELP,
     "",
@@ -95,6 +115,10 @@ export async function runCli(
   signals: { once(signal: StopSignal, listener: () => void): unknown } = process,
 ): Promise<number> {
   const [first, ...rest] = argv;
+  // A misspelt variable would otherwise be ignored without a word, its setting left at the default.
+  const warnings = unknownVariables(env);
+  if (first !== "serve" && first !== undefined && !first.startsWith("-"))
+    for (const warning of warnings) io.err(`fhirbin: warning: ${warning}`);
   if (first === "--help" || first === "-h" || first === "help") {
     io.out(helpText());
     return EXIT.ok;
@@ -123,16 +147,56 @@ export async function runCli(
     config = loadConfig(args, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
+    for (const warning of warnings) io.err(`fhirbin: warning: ${warning}`);
     io.err("fhirbin: invalid configuration:");
     for (const problem of error.problems) io.err(`  - ${problem}`);
     return EXIT.usage;
   }
-  return serve(config, io, signals);
+  return serve(config, io, signals, warnings);
+}
+
+/** One plain line as the JSON object of `--log-format json`. */
+function toJsonLine(line: string): string {
+  return JSON.stringify({ time: isoTime(new Date()), msg: line });
+}
+
+/**
+ * The lines of a running server. With `--log-format json` every line is one JSON object, the start-up
+ * lines too, so a log collector never meets plain text among them.
+ */
+function operationalLog(format: LogFormat, io: Io): Io {
+  if (format !== "json") return io;
+  return { out: (line) => io.out(toJsonLine(line)), err: (line) => io.err(toJsonLine(line)) };
+}
+
+/** Why a server could not listen, in the words of what to do about it. */
+function listenProblem(error: unknown, config: Config): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "EADDRINUSE") return `port ${config.port} is in use (by another fhirbin or another program)`;
+  if (code === "EACCES")
+    return (
+      `permission denied: a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability ` +
+      `(systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE); or use a port of 1024 or more`
+    );
+  if (code === "EADDRNOTAVAIL")
+    return `${config.host} is not an address of this machine (127.0.0.1, 0.0.0.0, :: or an interface's address)`;
+  if (code === "ERR_OSSL_X509_KEY_VALUES_MISMATCH")
+    return "the --tls-key is not the private key of the --tls-cert certificate";
+  if (typeof code === "string" && code.startsWith("ERR_OSSL"))
+    return `the TLS certificate or key was refused (${code})`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 type Signals = NonNullable<Parameters<typeof runCli>[3]>;
 
-async function serve(config: Config, io: Io, signals: Signals): Promise<number> {
+async function serve(
+  config: Config,
+  raw: Io,
+  signals: Signals,
+  warnings: readonly string[],
+): Promise<number> {
+  const io = operationalLog(config.logFormat, raw);
+  for (const warning of warnings) io.err(`warning: ${warning}`);
   let store: Awaited<ReturnType<typeof createStore>>;
   try {
     store = await createStore(config.dataDir, { log: io.err });
@@ -155,37 +219,40 @@ async function serve(config: Config, io: Io, signals: Signals): Promise<number> 
       else io.err(`using the bearer token kept in ${path}`);
     }
     if (config.seedDir) {
-      const seeded = await seedStore(store, config.seedDir, config.maxSize).catch((error: unknown) => {
-        throw new StartError(`cannot seed from ${config.seedDir}: ${(error as Error).message}`);
+      const seedDir = config.seedDir;
+      const seeded = await seedStore(store, seedDir, config).catch((error: unknown) => {
+        throw new StartError(`cannot seed from ${seedDir}: ${(error as Error).message}`);
       });
-      if (seeded.length > 0) io.err(`seeded ${seeded.length} sample documents: ${seeded.join(", ")}`);
+      for (const { file, reason } of seeded.skipped) io.err(`seed: skipped ${file}: ${reason}`);
+      if (seeded.imported.length > 0)
+        io.err(`seeded ${seeded.imported.length} sample documents: ${seeded.imported.join(", ")}`);
     }
     // Every request on a Binary is recorded in <data>/audit (issue 5); tokens never reach it.
     const audit = createAuditLog(join(config.dataDir, "audit"), io.err);
     // The request log is written once per turn of the event loop, not once per request (issue 8).
-    const requestLog = linesPerTurn((text) => io.err(text.slice(0, -1)));
+    const requestLog = linesPerTurn((text) => raw.err(text.slice(0, -1)));
+    // The request log's own lines are JSON already in that format; the app's other lines are plain text.
+    const appLog = (line: string): void =>
+      requestLog.add(config.logFormat === "json" && !line.startsWith("{") ? toJsonLine(line) : line);
     const metrics = createMetrics();
     using _idle = collectWhenIdle(metrics.requests);
     let app: ReturnType<typeof createApp>;
     try {
-      app = createApp({ config, store, log: requestLog.add, audit, metrics }).listen({
+      app = createApp({ config, store, log: appLog, audit, metrics }).listen({
         hostname: config.host,
         port: config.port,
         // HTTPS served directly by Bun.serve when --tls-cert and --tls-key are given.
         ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
       });
     } catch (error) {
-      throw new StartError(
-        `cannot listen on ${config.host}:${config.port}: ${
-          isCode(error, "EADDRINUSE")
-            ? `port ${config.port} is in use (by another fhirbin or another program)`
-            : "is the address wrong?"
-        }`,
-      );
+      throw new StartError(`cannot listen on ${config.host}:${config.port}: ${listenProblem(error, config)}`);
     }
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    const base = `${config.tls ? "https" : "http"}://${host}:${app.server?.port}${config.basePath}`;
+    const origin = `${config.tls ? "https" : "http"}://${host}:${app.server?.port}`;
+    const base = `${origin}${config.basePath}`;
     io.out(`listening on ${base}`);
+    // After the `listening on` line, which scripts and tests read first.
+    io.err(`demo app at ${origin}/, API docs at ${origin}${DOCS_PATH}`);
     if (generated) {
       // Printed once, on the start that generated it; later starts name the file that keeps it.
       io.err(`generated a bearer token, kept in ${generated.path} (owner-only):\n  ${generated.token}`);
@@ -261,7 +328,7 @@ async function verify(
     return EXIT.usage;
   }
   if (values.help) {
-    io.out(helpText());
+    io.out(VERIFY_HELP);
     return EXIT.ok;
   }
   const problems: string[] = [];

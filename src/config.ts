@@ -90,7 +90,9 @@ export const SERVE_OPTIONS = {
   token: {
     type: "string",
     multiple: true,
-    env: "FHIRBIN_TOKENS",
+    env: "FHIRBIN_TOKEN",
+    // The name serve read before import and export read FHIRBIN_TOKEN; still accepted.
+    alias: "FHIRBIN_TOKENS",
     value: "TOKEN",
     help: "accepted bearer token, repeatable (env: comma-separated)",
   },
@@ -178,7 +180,7 @@ export const SERVE_OPTIONS = {
     type: "string",
     env: "FHIRBIN_MAX_IN_FLIGHT",
     value: "N",
-    help: "requests served at once, more get 503 (default min(1024, open-file limit / 4))",
+    help: "requests served at once, more get 503 (default: a quarter of the open-file limit, at most 1024)",
   },
   "body-timeout": {
     type: "string",
@@ -189,6 +191,59 @@ export const SERVE_OPTIONS = {
 } as const;
 
 type OptionName = keyof typeof SERVE_OPTIONS;
+
+/** The environment variable of an option that is set (its own name first, then its older name). */
+function envNameOf(name: OptionName, env: Readonly<Record<string, string | undefined>>): string {
+  const option: { env: string; alias?: string } = SERVE_OPTIONS[name];
+  return option.alias !== undefined && !env[option.env] && env[option.alias] ? option.alias : option.env;
+}
+
+/** Every environment variable fhirbin reads: the options of serve and their older names. */
+export const KNOWN_VARIABLES: readonly string[] = Object.values(SERVE_OPTIONS).flatMap(
+  (option: { env: string; alias?: string }) => (option.alias ? [option.env, option.alias] : [option.env]),
+);
+
+/** The bearer token the import and export tools send: `FHIRBIN_TOKEN`, or the first of `FHIRBIN_TOKENS`. */
+export function clientToken(env: Readonly<Record<string, string | undefined>>): string | null {
+  const value = env[envNameOf("token", env)];
+  return (
+    value
+      ?.split(",")
+      .map((token) => token.trim())
+      .find(Boolean) ?? null
+  );
+}
+
+/** Levenshtein distance: how many characters to insert, delete or replace to turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const replace = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row.push(Math.min(replace, (previous[j] as number) + 1, (row[j - 1] as number) + 1));
+    }
+    previous = row;
+  }
+  return previous[b.length] as number;
+}
+
+/**
+ * A warning for every `FHIRBIN_*` variable fhirbin does not know, with the nearest known name when it is a
+ * likely misspelling: an unknown name would otherwise be ignored without a word.
+ */
+export function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("FHIRBIN_") || KNOWN_VARIABLES.includes(name)) continue;
+    const [nearest] = KNOWN_VARIABLES.map((known) => ({ known, distance: editDistance(name, known) })).sort(
+      (a, b) => a.distance - b.distance,
+    );
+    const guess = nearest && nearest.distance <= 3 ? `; did you mean ${nearest.known}?` : "";
+    warnings.push(`${name} is not a setting of fhirbin and is ignored${guess}`);
+  }
+  return warnings;
+}
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   "": 1,
@@ -282,11 +337,11 @@ export function loadConfig(
   const flags = parseFlags(argv, problems);
   // Problems name where the bad value came from: the flag, or the environment variable.
   const source = (name: OptionName): string =>
-    flags[name] !== undefined ? `--${name}` : SERVE_OPTIONS[name].env;
+    flags[name] !== undefined ? `--${name}` : envNameOf(name, env);
   const pick = (name: OptionName): string | undefined => {
     const flag = flags[name];
     if (flag !== undefined) return Array.isArray(flag) ? flag.join(",") : flag;
-    const value = env[SERVE_OPTIONS[name].env];
+    const value = env[envNameOf(name, env)];
     return value === undefined || value === "" ? undefined : value;
   };
 
@@ -474,11 +529,21 @@ function loadJwtSettings(
   return Object.freeze({ secret, publicKeyPem, jwks, issuer, audience });
 }
 
+/** Why a file could not be read, in words (the code in brackets for searching). */
+const READ_FAILURES: Readonly<Record<string, string>> = {
+  ENOENT: "there is no such file",
+  EACCES: "permission denied: this user may not read it",
+  EPERM: "permission denied: this user may not read it",
+  EISDIR: "it is a folder, not a file",
+};
+
 function readText(path: string, source: string, problems: string[]): string | null {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    problems.push(`${source}: cannot read ${path} (${(error as { code?: string }).code ?? "error"})`);
+    const code = (error as { code?: string }).code ?? "error";
+    const why = READ_FAILURES[code];
+    problems.push(`${source}: cannot read ${path} (${why ? `${why}, ${code}` : code})`);
     return null;
   }
 }

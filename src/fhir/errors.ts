@@ -20,7 +20,8 @@ export type IssueCode =
 
 /**
  * The one error type: it knows its HTTP status and the OperationOutcome issue it renders as.
- * `headers` carries what the response must add (WWW-Authenticate, Allow, ETag of a deletion...).
+ * `headers` carries what the response must add (WWW-Authenticate, Allow, ETag of a deletion...); `logged`
+ * what only the log may say (why a token was refused, which the answer keeps to itself).
  */
 export class FhirError extends Error {
   constructor(
@@ -28,6 +29,7 @@ export class FhirError extends Error {
     readonly code: IssueCode,
     readonly diagnostics: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    readonly logged: string | null = null,
   ) {
     super(diagnostics);
     this.name = "FhirError";

@@ -19,9 +19,15 @@ import { tokenLabel } from "../security/token-file.ts";
 const CHALLENGE = 'Bearer realm="fhirbin"';
 const INVALID_TOKEN = `${CHALLENGE}, error="invalid_token"`;
 
-/** The 401 of a bearer token that was sent and refused (RFC 6750 section 3), or of none (`challenge`). */
-function unauthorized(reason: string, challenge = INVALID_TOKEN): FhirError {
-  return new FhirError(401, "login", reason, { "www-authenticate": challenge });
+/** The answer to a bearer token that was sent and refused: terse, as it must not help guess a valid one. */
+const NOT_VALID = "The bearer token is not valid";
+
+/**
+ * The 401 of a bearer token that was sent and refused (RFC 6750 section 3), or of none (`challenge`); `logged`
+ * is why, for the log only.
+ */
+function unauthorized(reason: string, challenge = INVALID_TOKEN, logged: string | null = null): FhirError {
+  return new FhirError(401, "login", reason, { "www-authenticate": challenge }, logged);
 }
 
 /** The principal of every request when authentication is off. */
@@ -72,21 +78,33 @@ export function createAuthenticator(config: Config): (request: Request) => Princ
   return (request) => {
     if (!config.auth) return ANONYMOUS;
     const header = request.headers.get("authorization");
-    if (header === null || !/^Bearer(?:[ \t]|$)/i.test(header))
-      throw unauthorized("An Authorization: Bearer token is required", CHALLENGE);
+    if (header === null) throw unauthorized("An Authorization: Bearer token is required", CHALLENGE);
+    // Saying that the scheme is missing tells nothing of the tokens: only how to send one.
+    if (!/^Bearer(?:[ \t]|$)/i.test(header))
+      throw unauthorized(
+        "The Authorization header has no Bearer scheme: send it as Authorization: Bearer <token>",
+        CHALLENGE,
+      );
     const token = bearerToken(request);
-    if (token === null) throw unauthorized("The bearer token is not valid");
+    if (token === null)
+      throw unauthorized(NOT_VALID, INVALID_TOKEN, "the Authorization header is not Bearer and one token");
     let found: Principal | null = null;
     for (const entry of statics) {
       if (sameSecret(entry.token, token) && !found) found = entry.principal;
     }
     if (found) return found;
     if (verifyJwt && looksLikeJwt(token)) {
-      return verifyJwt(token).catch(() => {
-        throw unauthorized("The bearer token is not valid");
+      return verifyJwt(token).catch((error: unknown) => {
+        throw unauthorized(NOT_VALID, INVALID_TOKEN, `refused the JWT: ${(error as Error).message}`);
       });
     }
-    throw unauthorized("The bearer token is not valid");
+    throw unauthorized(
+      NOT_VALID,
+      INVALID_TOKEN,
+      verifyJwt
+        ? "the token is neither a configured token nor a JWT"
+        : "the token is not one of the configured tokens",
+    );
   };
 }
 

@@ -35,7 +35,10 @@ function decoded(request: Pick<Request, "headers" | "body">): ReadableStream<Uin
   if (coding !== "gzip" && coding !== "x-gzip" && coding !== "deflate") {
     throw new FhirError(415, "not-supported", `Content-Encoding ${coding} is not supported (gzip, deflate)`);
   }
-  return body ? decompress(body, coding === "deflate" ? "deflate" : "gzip") : null;
+  // An empty body is no gzip member at all (RFC 1952 section 2.2: "A gzip file consists of a series of
+  // members"): storing it as an empty document would hide that the client's compression failed.
+  if (!body) throw new FhirError(400, "invalid", `The body is empty, so it is not valid ${coding} data`);
+  return decompress(body, coding === "deflate" ? "deflate" : "gzip");
 }
 
 /** True when two bytes open a zlib stream (RFC 1950: deflate method, header checksum a multiple of 31). */

@@ -58,6 +58,8 @@ export function errorResponse(
 ) {
   const known = knownError(error, request);
   if (!known) log(`unexpected error on ${request.method} ${parsedUrl(request).pathname}: ${describe(error)}`);
+  else if (known.logged !== null)
+    log(`${known.status} on ${request.method} ${parsedUrl(request).pathname}: ${known.logged}`);
   const failure =
     known ?? new FhirError(500, "exception", "An unexpected error occurred; it has been logged");
   const severity = failure.status >= 500 ? "fatal" : "error";

@@ -180,6 +180,17 @@ async function* idsOf(store: Store, ids: Iterable<string>): AsyncGenerator<Scann
   }
 }
 
+/** How many of the newest indexed versions are looked up in the store at start (a restore would lose them). */
+const RESTORE_CHECK_VERSIONS = 16;
+
+/** The first of the index's newest versions that the store does not have, or null when it has them all. */
+async function unstored(store: Store, index: SearchIndex): Promise<{ id: string; versionId: number } | null> {
+  for (const { id, versionId } of index.history(null, index.snapshot(), null, RESTORE_CHECK_VERSIONS)) {
+    if ((await store.version(id, versionId)) === null) return { id, versionId };
+  }
+  return null;
+}
+
 /** The sidecars an index remembers it could not index (kept in its meta table). */
 function skippedOf(index: SearchIndex): SkippedSidecar[] {
   const text = index.meta("unindexed");
@@ -218,6 +229,22 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
     // Once `target` is replaced (found damaged) its catch-up stops and reports nothing.
     const stale = (): boolean => closing || index !== target;
     caughtUp = (async () => {
+      // An index kept over sidecars restored from a backup lists versions the store no longer has (they
+      // would answer 404): its newest versions are looked up in the store, a few reads on a clean start.
+      if (!full && options.scan !== undefined) {
+        const missing = await unstored(store, target);
+        if (stale()) return;
+        if (missing !== null) {
+          log(
+            `the search index ${target.path} lists ${sidecar(missing.id, missing.versionId)}, which the store ` +
+              "does not have (the data directory restored from a backup?): moved aside to " +
+              `${target.path}.damaged; rebuilding it from the sidecars`,
+          );
+          use(target.replace());
+          // Ready once the new index is.
+          return caughtUp;
+        }
+      }
       if (!catchingUp) return;
       const started = performance.now();
       const scan =

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { helpSection } from "../help-text.ts";
 import { createFsStore } from "../store/fs.ts";
 import { StoreOpenError } from "../store/types.ts";
 import { scanIds, sidecarPathIn } from "./fs-scan.ts";
@@ -97,7 +98,7 @@ export async function runReindex(
 }
 
 /** The help lines of `reindex`, also part of `fhirbin --help`. */
-export const REINDEX_HELP = [
+export const REINDEX_HELP = helpSection(
   "Options of reindex (rebuild the search index from the sidecars; refused while a server runs):",
-  "  --data DIR            data directory [FHIRBIN_DATA] (default ./data/store)",
-].join("\n");
+  [["--data DIR", "data directory [FHIRBIN_DATA] (default ./data/store)"]],
+);

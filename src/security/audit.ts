@@ -18,6 +18,7 @@ import {
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { helpSection } from "../help-text.ts";
 import { isoTime, linesPerTurn } from "../lines.ts";
 import { fsyncDir } from "../store/fs-durable.ts";
 import { PRIVATE_DIR, PRIVATE_FILE, storeOwner } from "../store/fs-private.ts";
@@ -464,12 +465,14 @@ export async function readAuditEvents(dir: string, query: AuditQuery): Promise<A
 }
 
 /** The help of `fhirbin audit`. */
-export const AUDIT_HELP = [
+export const AUDIT_HELP = helpSection(
   "Options of audit (prints the matching AuditEvents of <data>/audit, one JSON line each, oldest first):",
-  "  --data DIR            data directory [FHIRBIN_DATA] (default ./data/store)",
-  "  --id ID               only the events of Binary ID (every version)",
-  "  --since TIME          only events at or after TIME (2026-05-01 or 2026-05-01T09:00:00Z)",
-].join("\n");
+  [
+    ["--data DIR", "data directory [FHIRBIN_DATA] (default ./data/store)"],
+    ["--id ID", "only the events of Binary ID (every version)"],
+    ["--since TIME", "only events at or after TIME (2026-05-01 or 2026-05-01T09:00:00Z)"],
+  ],
+);
 
 /** `fhirbin audit [--data DIR] [--id ID] [--since TIME]`: resolves with the exit status (0, or 2 for usage). */
 export async function runAudit(

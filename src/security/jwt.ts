@@ -116,9 +116,14 @@ export function createJwtVerifier(settings: JwtSettings): (token: string) => Pro
         ...(settings.audience === null ? {} : { audience: settings.audience }),
       }));
     } catch (error) {
-      // jose's codes (ERR_JWT_EXPIRED, ERR_JWS_SIGNATURE_VERIFICATION_FAILED...) say why without the token.
-      const code = (error as { code?: unknown }).code;
-      throw new JwtError(typeof code === "string" ? code : "ERR_JWT_INVALID");
+      // jose's codes and messages (ERR_JWT_CLAIM_VALIDATION_FAILED: missing required "exp" claim) say why
+      // without the token.
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      throw new JwtError(
+        `${typeof message === "string" && message !== "" ? message : "not a valid JWT"} (${
+          typeof code === "string" ? code : "ERR_JWT_INVALID"
+        })`,
+      );
     }
     return toPrincipal(payload);
   };

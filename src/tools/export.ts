@@ -11,17 +11,41 @@
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { clientToken } from "../config.ts";
 import { fileNameProblem } from "../fhir/content-disposition.ts";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
+import { helpSection } from "../help-text.ts";
 import { type ScannedId, scanIds } from "../search/fs-scan.ts";
+import { isCode } from "../store/fs-durable.ts";
 import type { VersionRecord } from "../store/types.ts";
 import { extensionOf } from "./content-type.ts";
 import type { ToolIo } from "./import.ts";
-import { type DocumentTarget, openDataTarget, openRemoteTarget } from "./remote.ts";
+import { checkRemote, type DocumentTarget, openDataTarget, openRemoteTarget } from "./remote.ts";
 
 const USAGE =
   "usage: fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL [--token T]]\n" +
-  "       fhirbin export --all DIR [--data DIR]";
+  "       fhirbin export --all DIR [--data DIR]\n" +
+  "fhirbin export --help explains the options";
+
+/** The help of `fhirbin export`. */
+const EXPORT_HELP = [
+  "usage: fhirbin export ID [--version N] [-o FILE] [--data DIR | --url URL]",
+  "       fhirbin export --all DIR [--data DIR]",
+  "",
+  helpSection(
+    "Writes one document's content to a file or to stdout, or every document with all its versions and " +
+      "their metadata into a new or empty folder, which fhirbin import reads back exactly.",
+    [
+      ["--version N", "that version instead of the current one"],
+      ["-o, --output FILE", "write to FILE instead of stdout"],
+      ["--all DIR", "every document into DIR: <id><ext>, _versions/, _metadata/ (needs --data)"],
+      ["--data DIR", "the stopped data directory to read [FHIRBIN_DATA] (default ./data/store)"],
+      ["--url URL", "a running server's FHIR base instead, e.g. http://127.0.0.1:8080/fhir"],
+      ["--token TOKEN", "the bearer token for --url [FHIRBIN_TOKEN]"],
+      ["-h, --help", "print this help"],
+    ],
+  ),
+].join("\n");
 
 /** The folder of an export that holds each document's metadata; `import` recognises an export by it. */
 export const METADATA_DIR = "_metadata";
@@ -139,6 +163,7 @@ export async function runExport(
         version: { type: "string" },
         output: { type: "string", short: "o" },
         all: { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
       strict: true,
@@ -146,6 +171,10 @@ export async function runExport(
   } catch (error) {
     io.err(`fhirbin export: ${(error as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (values.help === true) {
+    io.out(EXPORT_HELP);
+    return 0;
   }
   const all = typeof values.all === "string" ? values.all : null;
   const [id, ...extra] = positionals;
@@ -169,13 +198,12 @@ export async function runExport(
   }
   const dataDir = typeof values.data === "string" ? values.data : env.FHIRBIN_DATA || "./data/store";
   let target: DocumentTarget;
+  const token = typeof values.token === "string" ? values.token : clientToken(env);
   try {
+    if (typeof values.url === "string") await checkRemote(values.url, token);
     target =
       typeof values.url === "string"
-        ? openRemoteTarget(
-            values.url,
-            typeof values.token === "string" ? values.token : (env.FHIRBIN_TOKEN ?? null),
-          )
+        ? openRemoteTarget(values.url, token)
         : await openDataTarget(dataDir, Number.MAX_SAFE_INTEGER);
   } catch (error) {
     io.err(`fhirbin export: ${(error as Error).message}`);
@@ -198,7 +226,10 @@ export async function runExport(
         `exported Binary/${record.id} version ${record.versionId} (${record.contentType}, ${record.size} bytes) to ${values.output}`,
       );
     } else {
-      await stdout.write(await content.bytes());
+      await stdout.write(await content.bytes()).catch((error: unknown) => {
+        // A reader that has what it wants (`| head`) closes the pipe: its right, not a failure to report.
+        if (!isCode(error, "EPIPE")) throw error;
+      });
     }
     return 0;
   } catch (error) {

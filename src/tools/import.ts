@@ -11,11 +11,12 @@
  * file of a clash.
  */
 import { readdir, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
-import { parseSize } from "../config.ts";
+import { clientToken, parseSize } from "../config.ts";
 import { fileNameProblem } from "../fhir/content-disposition.ts";
 import { isValidId } from "../fhir/id.ts";
+import { helpSection } from "../help-text.ts";
 import type { StoredVersion } from "../store/types.ts";
 import { detectContentType } from "./content-type.ts";
 import {
@@ -25,6 +26,7 @@ import {
   parseExportedDocument,
 } from "./export.ts";
 import {
+  checkRemote,
   type DocumentTarget,
   openDataTarget,
   openRemoteTarget,
@@ -99,17 +101,40 @@ async function isDirectory(path: string): Promise<boolean> {
   );
 }
 
-/** Every regular file under `dir`, recursively. */
-async function filesUnder(dir: string): Promise<string[]> {
+/** Files the desktop leaves in folders (Finder, Explorer), never documents of anyone's. */
+const SYSTEM_FILES = new Set(["thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"]);
+
+/** True for a hidden (dot) or system file, or one in a hidden folder, by its path under the folder walked. */
+function isHiddenOrSystem(pathUnder: string): boolean {
+  const parts = pathUnder.split(sep);
+  const name = (parts.at(-1) ?? "").toLowerCase();
+  return SYSTEM_FILES.has(name) || parts.some((part) => part.startsWith("."));
+}
+
+/** The files of a folder walk: those to import, and how many hidden or system files were left out. */
+interface Walk {
+  files: string[];
+  hidden: number;
+}
+
+/** Every regular file under `dir`, recursively; hidden and system files left out unless `includeHidden`. */
+async function filesUnder(dir: string, includeHidden: boolean): Promise<Walk> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+  const walk: Walk = { files: [], hidden: 0 };
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if (!includeHidden && isHiddenOrSystem(relative(dir, path))) walk.hidden++;
+    else walk.files.push(path);
+  }
+  return walk;
 }
 
 /**
  * The documents of an export folder, as its metadata files describe them; its other files are refused (an
  * export holds nothing else, so they were put there by hand or left from something else).
  */
-async function exportSources(dir: string): Promise<ImportSource[]> {
+async function exportSources(dir: string, walk: Walk): Promise<ImportSource[]> {
   const metadataDir = join(dir, METADATA_DIR);
   const sources: ImportSource[] = [];
   const described = new Set<string>();
@@ -143,7 +168,7 @@ async function exportSources(dir: string): Promise<ImportSource[]> {
     }
     sources.push(source);
   }
-  for (const path of await filesUnder(dir)) {
+  for (const path of walk.files) {
     if (described.has(path)) continue;
     const error = `not described by the export's ${METADATA_DIR}/ folder, so not a document of it`;
     sources.push({
@@ -156,17 +181,26 @@ async function exportSources(dir: string): Promise<ImportSource[]> {
   return sources;
 }
 
-/** Every file to import under the given paths, recursively, once each, in the byte order of their paths. */
-async function listSources(paths: readonly string[]): Promise<ImportSource[]> {
+/**
+ * Every file to import under the given paths, recursively, once each, in the byte order of their paths; and
+ * how many hidden or system files the folders held (a file named on the command line is always taken).
+ */
+async function listSources(
+  paths: readonly string[],
+  includeHidden: boolean,
+): Promise<{ sources: ImportSource[]; hidden: number }> {
   const byKey = new Map<string, ImportSource>();
+  let hidden = 0;
   for (const path of paths) {
     const info = await stat(path);
-    const sources: ImportSource[] = info.isFile()
+    const walk = info.isFile() ? null : await filesUnder(path, includeHidden);
+    hidden += walk?.hidden ?? 0;
+    const sources: ImportSource[] = !walk
       ? [{ path, size: info.size, exported: null, refusal: null }]
       : (await isDirectory(join(path, METADATA_DIR)))
-        ? await exportSources(path)
+        ? await exportSources(path, walk)
         : await Promise.all(
-            (await filesUnder(path)).map(async (file) => ({
+            walk.files.map(async (file) => ({
               path: file,
               size: (await stat(file)).size,
               exported: null,
@@ -179,7 +213,7 @@ async function listSources(paths: readonly string[]): Promise<ImportSource[]> {
       if (!byKey.has(key)) byKey.set(key, source);
     }
   }
-  return [...byKey.values()].sort((a, b) => compareBytes(a.path, b.path));
+  return { sources: [...byKey.values()].sort((a, b) => compareBytes(a.path, b.path)), hidden };
 }
 
 function sha256Of(bytes: Uint8Array): string {
@@ -239,9 +273,32 @@ export function progressLine(
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done.files}/${total.files} files  ${formatBytes(done.bytes)}/${formatBytes(total.bytes)}  ${rate.toFixed(0)} files/s  ETA ${formatSeconds(eta)}`;
 }
 
-const USAGE =
-  "usage: fhirbin import PATH... [--data DIR | --url URL [--token T]] [--security-context Patient/1] " +
-  "[--id-from-filename] [--json] [--force] [--progress] [--max-size SIZE]";
+const USAGE = "usage: fhirbin import PATH... [options]; fhirbin import --help explains them";
+
+/** The help of `fhirbin import`. */
+const IMPORT_HELP = [
+  "usage: fhirbin import PATH... [options]",
+  "",
+  helpSection(
+    "Imports files and folders (recursively, in the byte order of their paths) into a stopped data " +
+      "directory or a running server. A folder written by fhirbin export --all is imported with its " +
+      "metadata and history. Content already stored is skipped; an id holding other content, or given by " +
+      "two files, is refused.",
+    [
+      ["--data DIR", "the stopped data directory to import into [FHIRBIN_DATA] (default ./data/store)"],
+      ["--url URL", "a running server's FHIR base instead, e.g. http://127.0.0.1:8080/fhir"],
+      ["--token TOKEN", "the bearer token for --url [FHIRBIN_TOKEN]"],
+      ["--security-context REF", "the securityContext of every document, e.g. Patient/123"],
+      ["--id-from-filename", "the id is the file name without its extension (default: from the SHA-256)"],
+      ["--force", "store other content as a new version; import the first file of a clash"],
+      ["--include-hidden", "also import hidden (dot) and system files (Thumbs.db, desktop.ini)"],
+      ["--max-size SIZE", "largest document written into --data (default 512MiB)"],
+      ["--json", "print one JSON line per file"],
+      ["--progress", "print a progress line every second even when stderr is not a terminal"],
+      ["-h, --help", "print this help"],
+    ],
+  ),
+].join("\n");
 
 /** A file with its id decided before any is imported: clashes are known before anything is written. */
 interface Planned {
@@ -312,6 +369,8 @@ export async function runImport(
         force: { type: "boolean" },
         progress: { type: "boolean" },
         "max-size": { type: "string" },
+        "include-hidden": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
       strict: true,
@@ -319,6 +378,10 @@ export async function runImport(
   } catch (error) {
     io.err(`fhirbin import: ${(error as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (values.help === true) {
+    io.out(IMPORT_HELP);
+    return 0;
   }
   const problems: string[] = [];
   if (positionals.length === 0) problems.push("give at least one file or folder to import");
@@ -342,12 +405,14 @@ export async function runImport(
 
   const force = values.force === true;
   let files: Planned[];
+  let hidden: number;
   try {
-    files = plan(
-      await listSources(positionals.map((path) => resolve(path))),
-      values["id-from-filename"] === true,
-      force,
+    const listed = await listSources(
+      positionals.map((path) => resolve(path)),
+      values["include-hidden"] === true,
     );
+    hidden = listed.hidden;
+    files = plan(listed.sources, values["id-from-filename"] === true, force);
   } catch (error) {
     io.err(`fhirbin import: ${(error as Error).message}`);
     return 1;
@@ -358,13 +423,12 @@ export async function runImport(
     return 2;
   }
 
+  const token = typeof values.token === "string" ? values.token : clientToken(env);
   let target: DocumentTarget;
   try {
+    if (url) await checkRemote(url.href, token);
     target = url
-      ? openRemoteTarget(
-          url.href,
-          typeof values.token === "string" ? values.token : (env.FHIRBIN_TOKEN ?? null),
-        )
+      ? openRemoteTarget(url.href, token)
       : await openDataTarget(
           typeof values.data === "string" ? values.data : env.FHIRBIN_DATA || "./data/store",
           maxSize,
@@ -555,7 +619,8 @@ export async function runImport(
   io.err(
     `imported ${counts.imported}, skipped ${counts.skipped} already stored, ` +
       `refused ${counts.refused}${clashes.size > 0 ? ` (ids in a clash: ${clashes.size})` : ""}, failed ${counts.failed} ` +
-      `(${files.length} files, ${formatBytes(total.bytes)}) in ${seconds}s`,
+      `(${files.length} files, ${formatBytes(total.bytes)}) in ${seconds}s` +
+      (hidden > 0 ? `; left out ${hidden} hidden or system files (--include-hidden imports them)` : ""),
   );
   return counts.failed + counts.refused > 0 ? 1 : 0;
 }

@@ -85,7 +85,14 @@ export class RemoteError extends Error {
   override name = "RemoteError";
 }
 
-async function failure(response: Response, what: string): Promise<RemoteError> {
+/** What a 401 means for the tools: no token given, or the one given refused. */
+function unauthorizedHint(token: string | null): string {
+  return token === null
+    ? "the server asks for a bearer token: give --token TOKEN or set FHIRBIN_TOKEN"
+    : "the server refused the token given by --token or FHIRBIN_TOKEN";
+}
+
+async function failure(response: Response, what: string, token: string | null): Promise<RemoteError> {
   let detail = "";
   try {
     const outcome = (await response.json()) as { issue?: Array<{ diagnostics?: string }> };
@@ -93,7 +100,37 @@ async function failure(response: Response, what: string): Promise<RemoteError> {
   } catch {
     // Not an OperationOutcome: the status says enough.
   }
-  return new RemoteError(`${what}: HTTP ${response.status}${detail ? ` (${detail})` : ""}`);
+  const hint = response.status === 401 ? `: ${unauthorizedHint(token)}` : "";
+  return new RemoteError(`${what}: HTTP ${response.status}${detail ? ` (${detail})` : ""}${hint}`);
+}
+
+/**
+ * Checks once, before any document, that a fhirbin answers at `baseUrl` and accepts the token for reads: a
+ * stopped server or a missing token is then one message, not a failure per file.
+ */
+export async function checkRemote(baseUrl: string, token: string | null): Promise<void> {
+  const base = baseUrl.replace(/\/+$/, "");
+  let metadata: Response;
+  try {
+    metadata = await fetch(`${base}/metadata`, { headers: { accept: "application/fhir+json" } });
+  } catch (error) {
+    const refused = (error as { code?: unknown }).code === "ECONNREFUSED";
+    throw new RemoteError(
+      `cannot reach ${base}: ${refused ? "connection refused" : (error as Error).message}; is fhirbin running there?`,
+    );
+  }
+  await metadata.arrayBuffer();
+  if (metadata.status !== 200)
+    throw new RemoteError(
+      `${base} is not a FHIR base: GET ${base}/metadata answered HTTP ${metadata.status} (--url is the FHIR base, e.g. http://127.0.0.1:8080/fhir)`,
+    );
+  // Any id will do: 404 (or 200, 410) says the token may read; 401 and 403 say it may not.
+  const probe = await fetch(`${base}/Binary/fhirbin-token-check`, {
+    method: "HEAD",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (probe.status === 401) throw new RemoteError(unauthorizedHint(token));
+  if (probe.status === 403) throw new RemoteError("the token may not read Binaries, which the tools need");
 }
 
 const VERSION_OF_ETAG = /^W\/"(\d+)"$/;
@@ -114,7 +151,7 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
         ? { id, versionId: Number(etag[1]), lastUpdated: "", deleted: true, securityContext: null }
         : null;
     }
-    if (!response.ok || !etag) throw await failure(response, `HEAD ${path}`);
+    if (!response.ok || !etag) throw await failure(response, `HEAD ${path}`, token);
     return {
       id,
       versionId: Number(etag[1]),
@@ -134,7 +171,7 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
   const content = async (version: StoredVersion): Promise<Blob> => {
     const path = `/Binary/${version.id}/_history/${version.versionId}`;
     const response = await fetch(`${base}${path}`, { headers: headers() });
-    if (!response.ok) throw await failure(response, `GET ${path}`);
+    if (!response.ok) throw await failure(response, `GET ${path}`, token);
     return response.blob();
   };
   return {
@@ -158,7 +195,7 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
         return "conflict";
       }
       if (response.status !== 200 && response.status !== 201)
-        throw await failure(response, `PUT /Binary/${id}`);
+        throw await failure(response, `PUT /Binary/${id}`, token);
       await response.arrayBuffer();
       const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");
       return { versionId: Number(etag?.[1] ?? 0), created: response.status === 201 };
@@ -169,7 +206,7 @@ export function openRemoteTarget(baseUrl: string, token: string | null): Documen
         headers: headers({ "if-match": `W/"${replaces}"` }),
       });
       if (response.status !== 204 && response.status !== 412)
-        throw await failure(response, `DELETE /Binary/${id}`);
+        throw await failure(response, `DELETE /Binary/${id}`, token);
       await response.arrayBuffer();
       if (response.status === 412) return "conflict";
       const etag = VERSION_OF_ETAG.exec(response.headers.get("etag") ?? "");

@@ -18,7 +18,7 @@ const DOCUMENTED_OPTIONS = {
   "public-url": "FHIRBIN_PUBLIC_URL",
   "fhir-version": "FHIRBIN_FHIR_VERSION",
   "max-size": "FHIRBIN_MAX_SIZE",
-  token: "FHIRBIN_TOKENS",
+  token: "FHIRBIN_TOKEN",
   "token-file": "FHIRBIN_TOKEN_FILE",
   "jwt-secret": "FHIRBIN_JWT_SECRET",
   "jwt-public-key": "FHIRBIN_JWT_PUBLIC_KEY",

@@ -157,7 +157,9 @@ describe("fhirbin import", () => {
       "wrong-token-0123456789",
     ]);
     expect(denied.exitCode).toBe(1);
-    expect(denied.stderr).toContain("HTTP 401");
+    expect(denied.stderr).toBe(
+      "fhirbin import: the server refused the token given by --token or FHIRBIN_TOKEN\n",
+    );
     expect(await server.stop()).toBe(0);
   });
 

@@ -31,7 +31,8 @@ export const WAIT_MS = 15_000;
  */
 const LIFETIME_MS = 60_000;
 
-const LISTENING = /^listening on (http:\/\/(\S+):(\d+)(\S*))$/m;
+/** The `listening on` line: plain, or the `msg` of a JSON object with `--log-format json`. */
+const LISTENING = /^(?:\{.*"msg":")?listening on (http:\/\/([^\s"]+):(\d+)([^\s"]*))(?:"\})?$/m;
 
 /** Throws a clear message when the executable has not been built. */
 export function requireExe(): string {

@@ -31,6 +31,8 @@ async function apiRoutes(args: string[] = []): Promise<string[]> {
   const app = createApp({ config, store, log: () => {} });
   const routes = app.routes
     .filter((route) => !/^\/(docs(\/|$)|app\/|app-config\.json$|$)/.test(route.path))
+    // Routes hidden from the docs on purpose (the FHIR base itself, which only points elsewhere).
+    .filter((route) => (route.hooks as { detail?: { hide?: boolean } } | undefined)?.detail?.hide !== true)
     .filter((route) => METHODS.includes(route.method.toLowerCase()))
     .map((route) => `${route.method.toUpperCase()} ${route.path.replace(/:(\w+)/g, "{$1}")}`);
   await store.close();

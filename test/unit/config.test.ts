@@ -3,7 +3,15 @@
  * once with every problem reported together; frozen.
  */
 import { describe, expect, test } from "bun:test";
-import { type Config, ConfigError, defaultMaxInFlight, loadConfig, parseSize } from "../../src/config.ts";
+import {
+  type Config,
+  ConfigError,
+  clientToken,
+  defaultMaxInFlight,
+  loadConfig,
+  parseSize,
+  unknownVariables,
+} from "../../src/config.ts";
 import { FHIR_VERSIONS } from "../../src/fhir/version.ts";
 
 const TOKEN_A = "token-a-0123456789abcdef";
@@ -241,4 +249,41 @@ test.each([
   ["99999999999GiB", null],
 ])("parseSize(%p) is %p", (text, bytes) => {
   expect(parseSize(text)).toBe(bytes);
+});
+
+describe("environment variable names", () => {
+  test("a misspelt FHIRBIN_ variable is warned about with the name it was meant to be", () => {
+    expect(unknownVariables({ FHIRBIN_PRT: "9090", FHIRBIN_DAT: "/srv", HOME: "/root" })).toEqual([
+      "FHIRBIN_DAT is not a setting of fhirbin and is ignored; did you mean FHIRBIN_DATA?",
+      "FHIRBIN_PRT is not a setting of fhirbin and is ignored; did you mean FHIRBIN_PORT?",
+    ]);
+  });
+
+  test("an unknown FHIRBIN_ variable far from every name is warned about without a guess", () => {
+    expect(unknownVariables({ FHIRBIN_SOMETHING_ELSE: "1" })).toEqual([
+      "FHIRBIN_SOMETHING_ELSE is not a setting of fhirbin and is ignored",
+    ]);
+  });
+
+  test("the variables fhirbin reads are not warned about, the older FHIRBIN_TOKENS included", () => {
+    expect(unknownVariables({ FHIRBIN_TOKEN: TOKEN_A, FHIRBIN_TOKENS: TOKEN_B, FHIRBIN_PORT: "1" })).toEqual(
+      [],
+    );
+  });
+
+  test("FHIRBIN_TOKEN, the name the import command uses, gives serve its tokens too", () => {
+    expect(loadConfig([], { FHIRBIN_TOKEN: `${TOKEN_A},${TOKEN_B}` }).tokens).toEqual([TOKEN_A, TOKEN_B]);
+    // The older name still works, and the newer one wins when both are set.
+    expect(loadConfig([], { FHIRBIN_TOKENS: TOKEN_C }).tokens).toEqual([TOKEN_C]);
+    expect(loadConfig([], { FHIRBIN_TOKEN: TOKEN_A, FHIRBIN_TOKENS: TOKEN_C }).tokens).toEqual([TOKEN_A]);
+    expect(problemsOf([], { FHIRBIN_TOKEN: "short" })).toEqual([
+      "FHIRBIN_TOKEN: a token must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + /",
+    ]);
+  });
+
+  test("import and export send FHIRBIN_TOKEN, or the first token of the server's FHIRBIN_TOKENS", () => {
+    expect(clientToken({ FHIRBIN_TOKEN: TOKEN_A })).toBe(TOKEN_A);
+    expect(clientToken({ FHIRBIN_TOKENS: `${TOKEN_B},${TOKEN_C}` })).toBe(TOKEN_B);
+    expect(clientToken({})).toBeNull();
+  });
 });
