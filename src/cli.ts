@@ -26,6 +26,7 @@ import {
 } from "./store/verify.ts";
 import { runExport } from "./tools/export.ts";
 import { runImport, type ToolIo } from "./tools/import.ts";
+import { PURGE_HELP, runPurge } from "./tools/purge.ts";
 
 export interface Io {
   out: (line: string) => void;
@@ -66,6 +67,8 @@ function helpText(): string {
     "  fhirbin export --all DIR [--data DIR]",
     "                              write a document to a file, or every document with all its versions",
     "                              and their metadata into a new or empty folder (import reads it back)",
+    "  fhirbin purge ID --previous-versions | --deleted [--data DIR]",
+    "                              remove versions of a document for good (a misfiled document, retention)",
     "  fhirbin audit [--id ID] [--since TIME] [--data DIR]",
     "                              print the audit trail's events on Binaries",
     "  fhirbin --help | --version",
@@ -82,6 +85,8 @@ function helpText(): string {
     "  --json                print the report as one JSON object",
     "",
     REINDEX_HELP,
+    "",
+    PURGE_HELP,
     "",
     AUDIT_HELP,
   ].join("\n");
@@ -108,6 +113,7 @@ export async function runCli(
   if (first === "reindex") return runReindex(rest, env, io);
   if (first === "import") return runImport(rest, env, toolIo(io));
   if (first === "export") return runExport(rest, env, toolIo(io));
+  if (first === "purge") return runPurge(rest, env, io);
   if (first !== undefined && !first.startsWith("-") && first !== "serve") {
     io.err(`fhirbin: unknown command ${JSON.stringify(first)}; see fhirbin --help`);
     return EXIT.usage;

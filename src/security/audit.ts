@@ -32,7 +32,9 @@ export type AuditInteraction =
   | "search-type"
   | "create"
   | "update"
-  | "delete";
+  | "delete"
+  // `$expunge`: restful-interaction has one code for every operation; the entity names the Binary.
+  | "operation";
 
 /** What the HTTP layer knows about one finished request. */
 export interface AuditFacts {
@@ -67,7 +69,7 @@ export interface AuditEvent {
 export interface AuditSink {
   /**
    * Appends the event of a request. Resolves once it is written to the day file; the event of a create,
-   * update or delete once it is fsynced too. Rejects (the sink logs why) when it cannot be appended.
+   * update, delete or expunge once it is fsynced too. Rejects (the sink logs why) when it cannot be appended.
    */
   record(facts: AuditFacts): Promise<void>;
   /** Resolves once every recorded event is written and fsynced. */
@@ -83,6 +85,8 @@ const ACTIONS: Record<AuditInteraction, AuditEvent["action"]> = {
   create: "C",
   update: "U",
   delete: "D",
+  // An expunge only removes.
+  operation: "D",
 };
 
 const EVENT_TYPE =
@@ -130,6 +134,8 @@ export function auditedInteraction(method: string, route: string): AuditInteract
       return "update";
     case "DELETE /Binary/:id":
       return "delete";
+    case "POST /Binary/:id/$expunge":
+      return "operation";
     default:
       return null;
   }
@@ -155,7 +161,7 @@ export function auditFileName(time: Date): string {
 }
 
 /** The interactions whose events are fsynced before the answer, as the writes they record are. */
-const WRITES: ReadonlySet<AuditInteraction> = new Set(["create", "update", "delete"]);
+const WRITES: ReadonlySet<AuditInteraction> = new Set(["create", "update", "delete", "operation"]);
 
 /** A day file's name: `YYYY-MM-DD.ndjson`. */
 const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
@@ -172,7 +178,7 @@ const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
  * for the disk (profiled under a create load: 0.3% of the time, where synchronous opens and mkdirs of the
  * store's writes took half of it; those stay asynchronous).
  *
- * The event of a create, update or delete must survive a crash as the write does, so its batch is also
+ * The event of a create, update, delete or expunge must survive a crash as the write does, so its batch is also
  * fsynced before its requests are answered: one fsync at a time on the fsync pool, and the write events
  * of every batch appended meanwhile share the next one (group commit). An append that fails is cut back
  * to the last complete line, so the next event starts on a line of its own.
