@@ -63,6 +63,9 @@ function expected(
   extra: { acceptUnknown?: "no"; conditionalRead?: "full-support"; security?: string },
 ): Resource {
   const { acceptUnknown, conditionalRead, security = AUTH_ON } = extra;
+  // $expunge: per resource with a canonical in R4, per server with a Reference before it.
+  const r4 = fhirVersion === "4.0.1";
+  const expunge = { name: "expunge", definition: "urn:fhirbin:OperationDefinition:Binary-i-expunge" };
   return {
     resourceType,
     status: "active",
@@ -82,9 +85,11 @@ function expected(
           {
             ...BINARY,
             ...(conditionalRead ? { conditionalRead } : {}),
-            searchParam: searchParams(fhirVersion !== "4.0.1"),
+            searchParam: searchParams(!r4),
+            ...(r4 ? { operation: [{ ...expunge, documentation: expect.any(String) }] } : {}),
           },
         ],
+        ...(r4 ? {} : { operation: [{ name: expunge.name, definition: { reference: expunge.definition } }] }),
       },
     ],
   };
@@ -131,6 +136,7 @@ test.each([
     "mode",
     "security",
     "resource",
+    ...(name === "R4" ? [] : ["operation"]),
   ]);
   expect(toXml(resource).startsWith(`<?xml version="1.0" encoding="UTF-8"?><${resource.resourceType} `)).toBe(
     true,
