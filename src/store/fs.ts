@@ -277,7 +277,9 @@ class FsStore implements Store {
    */
   async #applyPurge({ id, from, to, last, blobs }: PurgeJournal): Promise<number> {
     const paths = this.#paths;
-    const all = to === last;
+    // A purge that failed part way (disk full, say) leaves its journal for the next start; a version written
+    // since then is kept: it is then the first.
+    const all = to === last && !(await exists(paths.sidecar(id, last + 1)));
     await writeFirst(paths, this.#owner, id, all ? last : to + 1);
     for (let n = from; n < (all ? last : to + 1); n++) await unlinkIfAny(paths.sidecar(id, n));
     await fsyncDir(paths.fanDir(id));

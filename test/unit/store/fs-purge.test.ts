@@ -96,6 +96,27 @@ describe("fs purge on disk", () => {
     expect(report.orphans).toEqual([]);
   });
 
+  test("a purge of a deleted id left unfinished keeps a version written after it when the next open finishes it", async () => {
+    const root = freshDir();
+    const paths = layout(root);
+    const store = await createFsStore(root);
+    await store.update("back", write("before"));
+    await store.delete("back");
+    // What a purge that failed after removing version 1 leaves (its journal, the tombstone alone)...
+    await writeJournal(paths, null, { id: "back", from: 1, to: 2, last: 2, blobs: [sha256("before")] });
+    writeFileSync(paths.first("back"), JSON.stringify({ id: "back", firstVersion: 2 }));
+    rmSync(paths.sidecar("back", 1));
+    // ...and the document written again before the server stopped.
+    expect((await store.update("back", write("after"))).version.versionId).toBe(3);
+    await store.close();
+    const reopened = await createFsStore(root);
+    expect((await reopened.history("back")).map((v) => v.versionId)).toEqual([3]);
+    const current = await reopened.current("back");
+    expect(current && !current.deleted && (await reopened.content(current).text())).toBe("after");
+    await reopened.close();
+    expect((await verifyStore(root)).findings).toEqual([]);
+  });
+
   test("content that a write in flight has linked but not yet committed is not erased by a purge", async () => {
     const root = freshDir();
     const paths = layout(root);
