@@ -280,7 +280,9 @@ class FsStore implements Store {
     // A purge that failed part way (disk full, say) leaves its journal for the next start; a version written
     // since then is kept: it is then the first.
     const all = to === last && !(await exists(paths.sidecar(id, last + 1)));
-    await writeFirst(paths, this.#owner, id, all ? last : to + 1);
+    // Nor is the first version ever lowered, by a journal finished after a later purge of the id.
+    const first = Math.max(await readFirst(paths, id), all ? last : to + 1);
+    await writeFirst(paths, this.#owner, id, first);
     for (let n = from; n < (all ? last : to + 1); n++) await unlinkIfAny(paths.sidecar(id, n));
     await fsyncDir(paths.fanDir(id));
     if (all) {

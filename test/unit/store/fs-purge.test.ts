@@ -117,6 +117,27 @@ describe("fs purge on disk", () => {
     expect((await verifyStore(root)).findings).toEqual([]);
   });
 
+  test("a journal finished after a later purge of the same id does not bring its first version down", async () => {
+    const root = freshDir();
+    const paths = layout(root);
+    const store = await createFsStore(root);
+    for (const text of ["v1", "v2", "v3", "v4", "v5"]) await store.update("late", write(text));
+    // A purge of versions 1-2 that failed after its first step, then one that succeeded.
+    await writeJournal(paths, null, {
+      id: "late",
+      from: 1,
+      to: 2,
+      last: 3,
+      blobs: [sha256("v1"), sha256("v2")],
+    });
+    expect(await store.purge("late", "previous-versions")).toEqual({ versions: [1, 2, 3, 4], blobs: 4 });
+    await store.close();
+    const reopened = await createFsStore(root);
+    expect((await reopened.history("late")).map((v) => v.versionId)).toEqual([5]);
+    await reopened.close();
+    expect((await verifyStore(root)).findings).toEqual([]);
+  });
+
   test("content that a write in flight has linked but not yet committed is not erased by a purge", async () => {
     const root = freshDir();
     const paths = layout(root);
