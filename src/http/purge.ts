@@ -72,15 +72,16 @@ export function purgeRoutes({
             "not-supported",
             "$expunge takes a Parameters resource in FHIR JSON or XML",
           );
-        const mode = parseExpunge(await readParameters(guard.body(request)), syntax);
-        const result = await store.purge(id, mode);
-        if (!result) throw new FhirError(404, "not-found", `Binary/${id} is not known`);
+        // Before anything is removed: an unsupported _format is a 406 that must leave the store as it was.
         const format = negotiateResource(
           new URL(request.url).searchParams.get("_format"),
           request.headers.get("accept"),
           bodyType,
           config.fhirVersion,
         );
+        const mode = parseExpunge(await readParameters(guard.body(request)), syntax);
+        const result = await store.purge(id, mode);
+        if (!result) throw new FhirError(404, "not-found", `Binary/${id} is not known`);
         return resourceResponse(toExpungeResult(result.versions.length), format);
       },
       { parse: "none" },

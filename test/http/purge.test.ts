@@ -209,6 +209,20 @@ for (const driver of ["fs", "memory"] as const) {
       expect((await expunge(server(), "a%20b", previousVersions)).status).toBe(400);
     });
 
+    test("an $expunge with an unsupported _format is a 406 that removes nothing", async () => {
+      const id = fresh("format");
+      expect(await put(server(), id, `${id} one`)).toBe(201);
+      expect(await put(server(), id, `${id} two`)).toBe(200);
+      const res = await server().request(`/Binary/${id}/$expunge?_format=text/csv`, {
+        method: "POST",
+        body: previousVersions,
+        headers: { "content-type": FHIR_JSON },
+      });
+      await res.arrayBuffer();
+      expect(res.status).toBe(406);
+      expect(await historyOf(server(), id)).toEqual([2, 1]);
+    });
+
     test("a FHIR XML Parameters body is read as the JSON one", async () => {
       const id = fresh("xml");
       expect(await put(server(), id, `${id} one`)).toBe(201);
