@@ -14,6 +14,7 @@ import { connectionGuard, createConnectionGuard } from "./http/limits.ts";
 import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
 import { countingStore, createMetrics, type Metrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
+import { purgeRoutes } from "./http/purge.ts";
 // Search (issue 6).
 import { searchRoutes } from "./http/search.ts";
 // Demo web app (issue 7).
@@ -106,5 +107,6 @@ export function createApp({
     .use(
       indexed ? searchRoutes({ config, store: indexed, guard }) : new Elysia({ name: "fhirbin-no-search" }),
     )
+    .use(purgeRoutes({ config, store, guard }))
     .use(binaryRoutes(basePath, binary));
 }

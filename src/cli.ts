@@ -35,6 +35,7 @@ import {
 } from "./store/verify.ts";
 import { runExport } from "./tools/export.ts";
 import { runImport, type ToolIo } from "./tools/import.ts";
+import { PURGE_HELP, runPurge } from "./tools/purge.ts";
 
 export interface Io {
   out: (line: string) => void;
@@ -92,6 +93,8 @@ function helpText(): string {
     "  fhirbin import PATH...       import files and folders (fhirbin import --help)",
     "  fhirbin export ID | --all DIR",
     "                               write documents out (fhirbin export --help)",
+    "  fhirbin purge ID --previous-versions | --deleted [--data DIR]",
+    "                               remove versions for good (fhirbin purge --help)",
     "  fhirbin audit [options]      print the audit trail's events on Binaries",
     "  fhirbin --help | --version   every command answers --help with its options",
     "",
@@ -102,6 +105,8 @@ function helpText(): string {
     VERIFY_HELP,
     "",
     REINDEX_HELP,
+    "",
+    PURGE_HELP,
     "",
     AUDIT_HELP,
   ].join("\n");
@@ -132,6 +137,7 @@ export async function runCli(
   if (first === "reindex") return runReindex(rest, env, io);
   if (first === "import") return runImport(rest, env, toolIo(io));
   if (first === "export") return runExport(rest, env, toolIo(io));
+  if (first === "purge") return runPurge(rest, env, io);
   if (first !== undefined && !first.startsWith("-") && first !== "serve") {
     io.err(`fhirbin: unknown command ${JSON.stringify(first)}; see fhirbin --help`);
     return EXIT.usage;

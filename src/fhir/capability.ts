@@ -1,5 +1,6 @@
 /** The CapabilityStatement (Conformance in DSTU2) that `GET [base]/metadata` answers. */
 import { FILE_NAME_EXTENSION } from "./binary.ts";
+import { EXPUNGE_DEFINITION } from "./expunge.ts";
 import type { Resource } from "./outcome.ts";
 import type { FhirVersion } from "./version.ts";
 
@@ -46,6 +47,9 @@ export function toCapabilityStatement({
   if (version.name !== "DSTU2") resource.conditionalRead = "full-support";
   // Search (issue 6): the parameters of GET [base]/Binary (fhir-binary-rules.md section 6).
   resource.searchParam = searchParams(version);
+  // R4 lists operations per resource, with a canonical; DSTU2 and STU3 only per server, by Reference.
+  const expunge = { name: "expunge", definition: EXPUNGE_DEFINITION, documentation: EXPUNGE_DOCUMENTATION };
+  if (version.name === "R4") resource.operation = [expunge];
   // Element order differs: DSTU2 Conformance has publisher before date, STU3 and R4 the reverse.
   const dated = version.name === "DSTU2" ? { publisher: "fhirbin", date } : { date, publisher: "fhirbin" };
   const statement: Resource = {
@@ -73,10 +77,17 @@ export function toCapabilityStatement({
           : "Authentication is switched off on this server.",
       },
       resource: [resource],
+      ...(version.name === "R4"
+        ? {}
+        : { operation: [{ name: "expunge", definition: { reference: EXPUNGE_DEFINITION } }] }),
     },
   ];
   return statement;
 }
+
+const EXPUNGE_DOCUMENTATION =
+  "POST [base]/Binary/[id]/$expunge with a Parameters of expungePreviousVersions or expungeDeletedResources " +
+  "(valueBoolean): removes those versions and their content for good. Static token or system/Binary.d only.";
 
 /** The SMART-on-FHIR restful security service, in the release's code system. */
 function smartService(version: FhirVersion): Record<string, unknown> {

@@ -36,7 +36,7 @@ import { fhirContentType, forMethod, nativeHeaders, resourceResponse, versionHea
 const WRAP_IN_MEMORY = 8 * 1024 * 1024;
 
 /** Checks an id from the URL (already percent-decoded) before anything else sees it. */
-function requireId(id: string): string {
+export function requireId(id: string): string {
   if (!isValidId(id)) throw new FhirError(400, "value", "The id must be 1-64 characters of A-Z a-z 0-9 - .");
   return id;
 }

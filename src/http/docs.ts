@@ -433,6 +433,41 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
       get: readOperation("vread", "GET"),
       head: readOperation("vread", "HEAD"),
     },
+    [`${base}/Binary/{id}/$expunge`]: {
+      post: get("expunge", {
+        tags: ["Binary"],
+        summary: "Remove versions for good (a misfiled document, retention), as HAPI FHIR's $expunge",
+        description:
+          "A Parameters body with `expungePreviousVersions` (every version but the current one) or " +
+          "`expungeDeletedResources` (every version of a deleted Binary; the id then reads 404 and starts " +
+          "again at version 1) as `valueBoolean`. Content no remaining version references is erased. Only " +
+          "the static token or a `system/` token that may delete Binaries (`system/Binary.d`); 409 when " +
+          "`expungeDeletedResources` names a Binary that is not deleted.",
+        parameters: [ref("id"), ref("formatResource"), ref("X-Request-ID")],
+        requestBody: {
+          required: true,
+          content: {
+            "application/fhir+json": {
+              schema: schema("Parameters"),
+              example: {
+                resourceType: "Parameters",
+                parameter: [{ name: "expungePreviousVersions", valueBoolean: true }],
+              },
+            },
+            "application/fhir+xml": { schema: schema("Parameters") },
+          },
+        },
+        responses: {
+          "200": { description: "`count`: the versions removed", content: fhirContent("Parameters") },
+          ...COMMON_ERRORS,
+          "404": response("NotFound"),
+          "409": response("Conflict"),
+          "413": response("TooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "503": response("Unavailable"),
+        },
+      }),
+    },
     ...(smart
       ? {
           [`${base}/.well-known/smart-configuration`]: {
@@ -722,6 +757,7 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
     Gone: outcome("The Binary was deleted (or this is its deletion version)", { ETag: header("ETag") }),
     NotAcceptable: outcome("Unsupported `_format` or `fhirVersion`"),
     PreconditionFailed: outcome("`If-Match` / `If-None-Match: *` did not hold"),
+    Conflict: outcome("`expungeDeletedResources` on a Binary that is not deleted"),
     TooLarge: outcome("Over the size limit (`--max-size`)"),
     UnsupportedMediaType: outcome("Unsupported `Content-Encoding` or body type"),
     RangeNotSatisfiable: outcome("The range is outside the document (`Content-Range: bytes */size`)"),
@@ -759,6 +795,24 @@ const COMPONENTS: OpenAPIV3.ComponentsObject = {
         },
         content: { type: "string", format: "byte", description: "The payload, base64 (STU3, DSTU2)" },
         data: { type: "string", format: "byte", description: "The payload, base64 (R4)" },
+      },
+    },
+    Parameters: {
+      type: "object",
+      description: "A FHIR Parameters resource",
+      properties: {
+        resourceType: { type: "string", enum: ["Parameters"] },
+        parameter: {
+          type: "array",
+          items: {
+            type: "object",
+            properties: {
+              name: { type: "string" },
+              valueBoolean: { type: "boolean" },
+              valueInteger: { type: "integer" },
+            },
+          },
+        },
       },
     },
     Bundle: {

@@ -153,6 +153,7 @@ export function countingStore(store: Store, metrics: Metrics): Store {
     peek: (id) => store.peek(id),
     version: (id, versionId) => store.version(id, versionId),
     history: (id) => store.history(id),
+    purge: (id, mode, options) => store.purge(id, mode, options),
     content: (version) => store.content(version),
     writable: () => store.writable(),
     close: () => store.close(),

@@ -175,7 +175,9 @@ async function* idsOf(store: Store, ids: Iterable<string>): AsyncGenerator<Scann
         (record) => record !== null,
         () => true,
       );
-    for (let n = 1; await exists(n); n++) versions.push(n);
+    // A purge may have removed the versions before some first one; a history that cannot be read starts at 1.
+    const first = (await store.history(id).catch(() => [])).at(-1)?.versionId ?? 1;
+    for (let n = first; await exists(n); n++) versions.push(n);
     yield { id, versions };
   }
 }
@@ -421,6 +423,21 @@ export function withIndex(store: Store, first: SearchIndex, options: IndexOption
           return store.delete(id, preconditions);
         },
         (tombstone) => tombstone,
+      ),
+    // Journalled like a write: the index forgets the versions before the store removes them, so that after
+    // a crash in between the next start re-reads the id and records again whatever the store still holds.
+    purge: (id, mode, options) =>
+      journalled(
+        id,
+        (begun) =>
+          store.purge(id, mode, {
+            beforePurge: async (versions) => {
+              await begun();
+              await options?.beforePurge?.(versions);
+              index.forget(id, versions);
+            },
+          }),
+        () => null,
       ),
     content: (version) => store.content(version),
     writable: () => store.writable(),

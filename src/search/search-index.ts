@@ -273,6 +273,26 @@ export class SearchIndex {
     return added;
   }
 
+  /**
+   * Forgets versions of `id` that a purge removes, with their counts in the tally, in one transaction: a
+   * version still current leaves the current documents too (a purge of a deleted id removes them all).
+   */
+  forget(id: string, versionIds: readonly number[]): void {
+    const find = this.#db.query(
+      "SELECT seq, sup, ts, deleted, ess, cid FROM version WHERE id = ? AND vid = ?",
+    );
+    const remove = this.#db.query("DELETE FROM version WHERE seq = ?");
+    this.#db.transaction(() => {
+      for (const vid of versionIds) {
+        const row = find.get(id, vid) as Neighbour | null;
+        if (!row) continue;
+        remove.run(row.seq);
+        this.#tally(ALL_VERSIONS, row.ts, -1);
+        if (row.sup === null && !row.deleted) this.#tallyCurrent(row.ts, row.ess, row.cid, -1);
+      }
+    })();
+  }
+
   /** The version numbers of `id` the index knows. */
   knownVersions(id: string): number[] {
     return (this.#db.query("SELECT vid FROM version WHERE id = ?").all(id) as { vid: number }[]).map(

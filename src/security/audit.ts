@@ -33,7 +33,9 @@ export type AuditInteraction =
   | "search-type"
   | "create"
   | "update"
-  | "delete";
+  | "delete"
+  // `$expunge`: restful-interaction has one code for every operation; the entity names the Binary.
+  | "operation";
 
 /** What the HTTP layer knows about one finished request. */
 export interface AuditFacts {
@@ -68,8 +70,8 @@ export interface AuditEvent {
 export interface AuditSink {
   /**
    * Appends the event of a request. A read's is written to the day file at once: null once it is, and a
-   * throw (the sink logs why) when it cannot be. The event of a create, update or delete gives a promise
-   * that resolves once it is written and fsynced, and rejects when it cannot be.
+   * throw (the sink logs why) when it cannot be. The event of a create, update, delete or expunge gives a
+   * promise that resolves once it is written and fsynced, and rejects when it cannot be.
    */
   record(facts: AuditFacts): Promise<void> | null;
   /** Resolves once every recorded event is written and fsynced. */
@@ -85,6 +87,8 @@ const ACTIONS: Record<AuditInteraction, AuditEvent["action"]> = {
   create: "C",
   update: "U",
   delete: "D",
+  // An expunge only removes.
+  operation: "D",
 };
 
 const EVENT_TYPE =
@@ -132,6 +136,8 @@ export function auditedInteraction(method: string, route: string): AuditInteract
       return "update";
     case "DELETE /Binary/:id":
       return "delete";
+    case "POST /Binary/:id/$expunge":
+      return "operation";
     default:
       return null;
   }
@@ -157,7 +163,7 @@ export function auditFileName(time: Date): string {
 }
 
 /** The interactions whose events are fsynced before the answer, as the writes they record are. */
-const WRITES: ReadonlySet<AuditInteraction> = new Set(["create", "update", "delete"]);
+const WRITES: ReadonlySet<AuditInteraction> = new Set(["create", "update", "delete", "operation"]);
 
 /** A day file's name: `YYYY-MM-DD.ndjson`. */
 const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
@@ -173,7 +179,7 @@ const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
  * hand-offs than everything else fhirbin does for it (bench/optimisations.md); a write of a few hundred
  * bytes to the page cache does not wait for the disk.
  *
- * The event of a create, update or delete must survive a crash as the write does: the events of one turn
+ * The event of a create, update, delete or expunge must survive a crash as the write does: the events of one turn
  * of the event loop are appended together and fsynced before their requests are answered, one fsync at a
  * time on the fsync pool, the write events of every batch appended meanwhile sharing the next one (group
  * commit). An append that fails is cut back

@@ -46,22 +46,35 @@ export function sidecarFileName(encoded: string, versionId: number): string {
   return `${encoded}.${versionId}.json`;
 }
 
+/**
+ * The file name of the record of the first version an id keeps once a purge removed the ones before it
+ * (`<enc-id>.first.json`); encoded ids hold no dot, so it is never a sidecar's name.
+ */
+export function firstFileName(encoded: string): string {
+  return `${encoded}.first.json`;
+}
+
 const SIDECAR_NAME = /^(_[a-z0-9+~-]+)\.([1-9][0-9]*)\.json$/;
+const FIRST_NAME = /^(_[a-z0-9+~-]+)\.first\.json$/;
 
 /**
  * The sidecars among the names of a fan-out directory, as version numbers (in listing order) by encoded id;
- * `others` are the names that are not sidecars.
+ * `firsts` the encoded ids with a first-version record, `others` the names that are neither.
  */
 export function groupSidecars(names: readonly string[]): {
   versions: Map<string, number[]>;
+  firsts: Set<string>;
   others: string[];
 } {
   const versions = new Map<string, number[]>();
+  const firsts = new Set<string>();
   const others: string[] = [];
   for (const name of names) {
     const match = SIDECAR_NAME.exec(name);
     if (!match) {
-      others.push(name);
+      const first = FIRST_NAME.exec(name);
+      if (first) firsts.add(first[1] ?? "");
+      else others.push(name);
       continue;
     }
     const [, encoded = "", n] = match;
@@ -69,7 +82,7 @@ export function groupSidecars(names: readonly string[]): {
     if (known) known.push(Number(n));
     else versions.set(encoded, [Number(n)]);
   }
-  return { versions, others };
+  return { versions, firsts, others };
 }
 
 /**
@@ -88,11 +101,15 @@ export function layout(root: string) {
     blobs: join(root, "blobs", "sha256"),
     binary: join(root, "binary"),
     flat: join(root, "binary", ".flat"),
+    /** Journals of purges under way (fs-purge.ts), replayed by the next start when a crash cut one short. */
+    purges: join(root, "purges"),
     blobDir: (sha256: string): string => join(root, "blobs", "sha256", sha256.slice(0, 2)),
     blob: (sha256: string): string => join(root, "blobs", "sha256", sha256.slice(0, 2), sha256),
     fanDir: (id: string): string => join(root, "binary", fanOf(id)),
     sidecar: (id: string, versionId: number): string =>
       join(root, "binary", fanOf(id), sidecarFileName(encodeId(id), versionId)),
+    /** The record of the first version `id` keeps (absent: 1). */
+    first: (id: string): string => join(root, "binary", fanOf(id), firstFileName(encodeId(id))),
   };
 }
 

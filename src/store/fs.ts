@@ -13,11 +13,23 @@ import { type Layout, layout } from "./fs-layout.ts";
 import { acquireLock, type DirectoryLock } from "./fs-lock.ts";
 import { convertLayout } from "./fs-migrate.ts";
 import { type Owner, PRIVATE_FILE, restrictDataDir, storeOwner } from "./fs-private.ts";
+import {
+  type PurgeJournal,
+  readFirst,
+  readJournals,
+  referencedAmong,
+  unlinkIfAny,
+  writeFirst,
+  writeJournal,
+} from "./fs-purge.ts";
 import { fsyncFd } from "./fsync-pool.ts";
 import { LruCache } from "./lru.ts";
 import {
   type DeletedVersion,
   type Preconditions,
+  type PurgeMode,
+  type PurgeOptions,
+  type PurgeResult,
   type Store,
   type StoredVersion,
   StoreOpenError,
@@ -31,6 +43,7 @@ import {
   createKeyedMutex,
   nextDeleted,
   nextStored,
+  versionsToPurge,
   type WrittenContent,
 } from "./versioning.ts";
 
@@ -76,13 +89,17 @@ export async function createFsStore(
   try {
     // Temp files are never referenced: whatever a crash left there is garbage.
     await rm(paths.tmp, { recursive: true, force: true });
-    for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir, owner);
+    for (const dir of [paths.tmp, paths.blobs, paths.binary, paths.purges]) await mkdirDurable(dir, owner);
     await convertLayout(paths, log, owner);
+    const store = new FsStore(paths, lock, owner);
+    // Before anything reads the store: an id a crash left half purged is finished, never served.
+    for (const id of await store.finishPurges())
+      log(`finished the purge of Binary/${id} a crash had cut short`);
+    return store;
   } catch (error) {
     await lock.release();
     throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describeFsError(error)}`);
   }
-  return new FsStore(paths, lock, owner);
 }
 
 class FsStore implements Store {
@@ -101,6 +118,15 @@ class FsStore implements Store {
   readonly #lock: DirectoryLock;
   /** Whom new files are given to (storeOwner), or null for the process's own. */
   readonly #owner: Owner | null;
+  /**
+   * Content hashes being written, by count, from the body stored until the sidecar is linked or the write
+   * failed; with #watchers, what keeps a purge from erasing content a write in flight is about to reference.
+   */
+  readonly #writing = new Map<string, number>();
+  /** One set per purge looking for references: every hash written meanwhile is added to it. */
+  readonly #watchers = new Set<Set<string>>();
+  /** Content files being erased: a write of the same content waits, then links its own copy. */
+  readonly #erasing = new Map<string, Promise<void>>();
 
   constructor(paths: Layout, lock: DirectoryLock, owner: Owner | null) {
     this.#paths = paths;
@@ -147,8 +173,8 @@ class FsStore implements Store {
   }
 
   async history(id: string): Promise<VersionRecord[]> {
-    const latest = await this.#latest(id);
-    const numbers = Array.from({ length: latest }, (_, i) => latest - i);
+    const { first, last } = await this.#range(id);
+    const numbers = Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => last - i);
     const records = await Promise.all(numbers.map((n) => this.version(id, n)));
     return records.filter((record): record is VersionRecord => record !== null);
   }
@@ -165,6 +191,7 @@ class FsStore implements Store {
     // Content goes to disk before the turn is taken: writers to one id upload in parallel and only the
     // sidecar commits are serialised.
     const staged = await this.#stageBlob(request);
+    const release = this.#claim(staged.content.sha256);
     // Steps 2-3 (the blob made durable) overlap with making the fan-out directory (once) and step 4's sidecar
     // temp file: a create waits for three fsyncs in a row instead of five (issue 8). The sidecar is still
     // linked only once the blob's link is durable, which is the invariant that matters.
@@ -183,6 +210,7 @@ class FsStore implements Store {
     } finally {
       // Not answered before the blob's own work (and its temp file's removal) is over.
       await ready.catch(() => {});
+      release();
     }
   }
 
@@ -199,6 +227,117 @@ class FsStore implements Store {
       );
       return record as DeletedVersion;
     });
+  }
+
+  purge(id: string, mode: PurgeMode, options: PurgeOptions = {}): Promise<PurgeResult | null> {
+    return this.#exclusive(id, async () => {
+      this.#current.delete(id);
+      const current = await this.current(id);
+      if (!current) return null;
+      const { first, last } = await this.#range(id);
+      const removed = versionsToPurge(current, first, mode);
+      if (removed.length === 0) return { versions: [], blobs: 0 };
+      const records = await Promise.all(removed.map((n) => this.version(id, n)));
+      const kept = current.deleted || mode === "deleted" ? null : current.sha256;
+      const blobs = new Set<string>();
+      for (const record of records)
+        if (record && !record.deleted && record.sha256 !== kept) blobs.add(record.sha256);
+      await options.beforePurge?.(removed);
+      const journal: PurgeJournal = { id, from: first, to: removed.at(-1) ?? last, last, blobs: [...blobs] };
+      try {
+        const path = await writeJournal(this.#paths, this.#owner, journal);
+        const erased = await this.#applyPurge(journal);
+        await unlinkIfAny(path);
+        await fsyncDir(this.#paths.purges);
+        return { versions: removed, blobs: erased };
+      } catch (error) {
+        throw storageError(error);
+      } finally {
+        this.#current.delete(id);
+      }
+    });
+  }
+
+  /** Finishes the purges whose journals a crash left (at start-up, before any read); the ids they were of. */
+  async finishPurges(): Promise<string[]> {
+    const done: string[] = [];
+    for (const { path, journal } of await readJournals(this.#paths)) {
+      await this.#applyPurge(journal);
+      await unlinkIfAny(path);
+      await fsyncDir(this.#paths.purges);
+      done.push(journal.id);
+    }
+    return done;
+  }
+
+  /**
+   * Carries out a journalled purge; safe to run again after a crash at any point. The first version kept is
+   * recorded before any sidecar goes, so the versions left are always first..n and never show an older
+   * version as current: a deleted id keeps its tombstone alone (still a 410) until the tombstone goes, and
+   * then the record. Content goes last, once no sidecar references it. Returns the content files erased.
+   */
+  async #applyPurge({ id, from, to, last, blobs }: PurgeJournal): Promise<number> {
+    const paths = this.#paths;
+    // A purge that failed part way (disk full, say) leaves its journal for the next start; a version written
+    // since then is kept: it is then the first.
+    const all = to === last && !(await exists(paths.sidecar(id, last + 1)));
+    // Nor is the first version ever lowered, by a journal finished after a later purge of the id.
+    const first = Math.max(await readFirst(paths, id), all ? last : to + 1);
+    await writeFirst(paths, this.#owner, id, first);
+    for (let n = from; n < (all ? last : to + 1); n++) await unlinkIfAny(paths.sidecar(id, n));
+    await fsyncDir(paths.fanDir(id));
+    if (all) {
+      await unlinkIfAny(paths.sidecar(id, last));
+      await fsyncDir(paths.fanDir(id));
+      await unlinkIfAny(paths.first(id));
+      await fsyncDir(paths.fanDir(id));
+    }
+    this.#current.delete(id);
+    return blobs.length === 0 ? 0 : this.#eraseUnreferenced(new Set(blobs));
+  }
+
+  /**
+   * Erases the content files among `candidates` that no sidecar references and no write in flight is
+   * storing. A write that stored the same content before the scan is watched from its start (#writing), one
+   * that stores it later is seen by the watcher; the check and the marking as erased happen in one turn of
+   * the event loop, and a write that comes after waits for the erasure and links its own copy.
+   */
+  async #eraseUnreferenced(candidates: Set<string>): Promise<number> {
+    const watcher = new Set(this.#writing.keys());
+    this.#watchers.add(watcher);
+    try {
+      const referenced = await referencedAmong(this.#paths, candidates);
+      // A sidecar that cannot be read may reference any of them: they stay, as orphans for verify --gc.
+      if (referenced === null) return 0;
+      const erasures: Promise<void>[] = [];
+      for (const sha256 of candidates) {
+        if (referenced.has(sha256) || watcher.has(sha256) || this.#erasing.has(sha256)) continue;
+        const erasure = unlinkIfAny(this.#paths.blob(sha256))
+          .then(() => fsyncDir(this.#paths.blobDir(sha256)))
+          .finally(() => {
+            this.#erasing.delete(sha256);
+            this.#files.delete(sha256);
+            this.#small.delete(sha256);
+          });
+        this.#erasing.set(sha256, erasure);
+        erasures.push(erasure);
+      }
+      await Promise.all(erasures);
+      return erasures.length;
+    } finally {
+      this.#watchers.delete(watcher);
+    }
+  }
+
+  /** Marks content as being written until the returned function is called (see #eraseUnreferenced). */
+  #claim(sha256: string): () => void {
+    this.#writing.set(sha256, (this.#writing.get(sha256) ?? 0) + 1);
+    for (const watcher of this.#watchers) watcher.add(sha256);
+    return () => {
+      const left = (this.#writing.get(sha256) ?? 1) - 1;
+      if (left > 0) this.#writing.set(sha256, left);
+      else this.#writing.delete(sha256);
+    };
   }
 
   /**
@@ -278,18 +417,32 @@ class FsStore implements Store {
   }
 
   /**
-   * The highest version of `id` (0 for none), found by looking for sidecars by name: versions are 1..n
-   * (storage.md), so doubling then halving finds n in about 2 log2(n) lookups, and a typical id (one or two
-   * versions) in two. A readdir would list the whole fan-out directory, one 256th of the store.
+   * The highest version of `id` (0 for none), found by looking for sidecars by name: versions are
+   * first..n (storage.md), so doubling then halving finds n in about 2 log2(n) lookups, and a typical id
+   * (one or two versions) in two. A readdir would list the whole fan-out directory, one 256th of the store.
    */
   async #latest(id: string): Promise<number> {
+    return (await this.#range(id)).last;
+  }
+
+  /**
+   * The first and last versions of `id` (last 0 for none). The first is 1 unless a purge recorded another,
+   * which is looked for only when version 1 is absent (as for an id never written).
+   */
+  async #range(id: string): Promise<{ first: number; last: number }> {
     const has = (n: number): Promise<boolean> => exists(this.#paths.sidecar(id, n));
-    if (!(await has(1))) return 0;
-    let low = 1;
-    let high = 2;
+    let first = 1;
+    if (!(await has(1))) {
+      first = await readFirst(this.#paths, id);
+      if (first === 1 || !(await has(first))) return { first, last: 0 };
+    }
+    let low = first;
+    let step = 1;
+    let high = low + step;
     while (await has(high)) {
       low = high;
-      high *= 2;
+      step *= 2;
+      high = low + step;
     }
     // low exists, high does not.
     while (high - low > 1) {
@@ -297,7 +450,7 @@ class FsStore implements Store {
       if (await has(middle)) low = middle;
       else high = middle;
     }
-    return low;
+    return { first, last: low };
   }
 
   /**
@@ -342,6 +495,7 @@ class FsStore implements Store {
       await handle.close();
       const dir = this.#paths.blobDir(content.sha256);
       await this.#makeFan(dir);
+      await this.#erasing.get(content.sha256);
       await linkNoClobber(temp, this.#paths.blob(content.sha256));
       await fsyncDir(dir);
     } catch (error) {

@@ -3,16 +3,27 @@ import { randomUUID } from "node:crypto";
 import type {
   DeletedVersion,
   Preconditions,
+  PurgeMode,
+  PurgeOptions,
+  PurgeResult,
   Store,
   StoredVersion,
   VersionRecord,
   WriteRequest,
   WriteResult,
 } from "./types.ts";
-import { checkPreconditions, consumeBody, createKeyedMutex, nextDeleted, nextStored } from "./versioning.ts";
+import {
+  checkPreconditions,
+  consumeBody,
+  createKeyedMutex,
+  nextDeleted,
+  nextStored,
+  versionsToPurge,
+} from "./versioning.ts";
 
 /** Creates an empty in-memory store. */
 export function createMemoryStore(): Store {
+  // The versions of an id, oldest first; after a purge of previous versions the first may be above 1.
   const versions = new Map<string, VersionRecord[]>();
   const blobs = new Map<string, Blob>();
   const exclusive = createKeyedMutex();
@@ -37,10 +48,30 @@ export function createMemoryStore(): Store {
     });
   };
 
+  const purge = (id: string, mode: PurgeMode, options: PurgeOptions = {}): Promise<PurgeResult | null> =>
+    exclusive(id, async () => {
+      const all = versions.get(id) ?? [];
+      const latest = all.at(-1);
+      if (!latest) return null;
+      const removed = versionsToPurge(latest, all[0]?.versionId ?? 1, mode);
+      if (removed.length === 0) return { versions: [], blobs: 0 };
+      await options.beforePurge?.(removed);
+      const kept = all.filter((v) => !removed.includes(v.versionId));
+      if (kept.length > 0) versions.set(id, kept);
+      else versions.delete(id);
+      // Content is shared by every version with its hash, of any id: erased once none is left.
+      const inUse = new Set([...versions.values()].flatMap((list) => list.map(shaOf)));
+      let erased = 0;
+      for (const sha256 of new Set(all.map(shaOf))) {
+        if (sha256 !== null && !inUse.has(sha256) && blobs.delete(sha256)) erased++;
+      }
+      return { versions: removed, blobs: erased };
+    });
+
   return {
     current: async (id) => current(id),
     peek: current,
-    version: async (id, versionId) => versions.get(id)?.[versionId - 1] ?? null,
+    version: async (id, versionId) => versions.get(id)?.find((v) => v.versionId === versionId) ?? null,
     history: async (id) => [...(versions.get(id) ?? [])].reverse(),
     create: async (request) =>
       (await update(randomUUID(), { ...request, ifNoneMatch: true, method: "POST" })).version,
@@ -54,8 +85,13 @@ export function createMemoryStore(): Store {
         append(tombstone);
         return tombstone;
       }),
+    purge,
     content: (version: StoredVersion) => blobs.get(version.sha256) ?? new Blob([]),
     writable: async () => true,
     close: async () => {},
   };
+}
+
+function shaOf(version: VersionRecord): string | null {
+  return version.deleted ? null : version.sha256;
 }

@@ -80,6 +80,26 @@ export interface WriteResult {
   created: boolean;
 }
 
+/** What a purge removes: every version but the current one, or every version of a deleted Binary. */
+export type PurgeMode = "previous-versions" | "deleted";
+
+/** What a purge removed. */
+export interface PurgeResult {
+  /** The version numbers removed, ascending (empty when there was nothing to remove). */
+  versions: number[];
+  /** Content files erased because no remaining version of any id referenced them. */
+  blobs: number;
+}
+
+/** Hooks of a purge. */
+export interface PurgeOptions {
+  /**
+   * Awaited under the id's turn with the versions about to be removed, before anything is removed (the
+   * search index forgets them there). A rejection refuses the purge and nothing is removed.
+   */
+  beforePurge?: (versions: readonly number[]) => Promise<void>;
+}
+
 /**
  * The store contract every driver passes (test/unit/store/contract.ts). Absent is `null`; failure is an
  * exception (FhirError for 412, 413, 503, 507).
@@ -102,6 +122,12 @@ export interface Store {
   update(id: string, request: WriteRequest): Promise<WriteResult>;
   /** Adds a deletion version; null when there was nothing to delete (never existed or already deleted). */
   delete(id: string, preconditions?: Preconditions): Promise<DeletedVersion | null>;
+  /**
+   * Removes versions for good (misfiled documents, retention): their sidecars, and the content no remaining
+   * version of any id references. Null when the id was never written; a 409 FhirError for `deleted` on a
+   * Binary that is not deleted. Once every version is gone the id is unknown and starts again at 1.
+   */
+  purge(id: string, mode: PurgeMode, options?: PurgeOptions): Promise<PurgeResult | null>;
   /** The content of a stored version, as a Blob that streams it (a BunFile for the filesystem). */
   content(version: StoredVersion): Blob;
   /** True when writes can currently succeed (for readiness probes). */

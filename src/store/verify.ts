@@ -13,12 +13,14 @@ import { isCode } from "./fs-durable.ts";
 import {
   encodeId,
   fanOf,
+  firstFileName,
   groupSidecars,
   isFanName,
   type Layout,
   layout,
   sidecarFileName,
 } from "./fs-layout.ts";
+import { readJournals } from "./fs-purge.ts";
 
 /** An integrity problem: the path it concerns (relative to the data directory) and what is wrong. */
 export interface Finding {
@@ -155,7 +157,7 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
       find(fanDir, "unexpected entry (only two-hex-digit fan directories belong here)");
       continue;
     }
-    const { versions, others } = groupSidecars(await entryNames(fanDir));
+    const { versions, firsts, others } = groupSidecars(await entryNames(fanDir));
     for (const name of others) {
       const path = join(fanDir, name);
       find(
@@ -171,15 +173,33 @@ export async function verifyStore(root: string, options: VerifyOptions = {}): Pr
     let again: Map<string, number[]> | null = null;
     for (const [encoded, numbers] of versions) {
       report.ids++;
-      let missing = gaps(numbers);
+      const first = firsts.has(encoded)
+        ? await readFirstVersion(join(fanDir, firstFileName(encoded)), find)
+        : 1;
+      if (first === null) continue;
+      let missing = gaps(numbers, first);
       if (missing.length > 0) {
         again ??= groupSidecars(await entryNames(fanDir)).versions;
-        missing = gaps(again.get(encoded) ?? []);
+        missing = gaps(again.get(encoded) ?? [], first);
       }
       if (missing.length > 0) {
-        find(join(fanDir, encoded), `versions must be 1..n; missing ${missing.join(", ")}`);
+        find(join(fanDir, encoded), `versions must be ${first}..n; missing ${missing.join(", ")}`);
+      }
+      const below = numbers.filter((n) => n < first).sort((a, b) => a - b);
+      if (below.length > 0) {
+        find(
+          join(fanDir, encoded),
+          `versions ${below.join(", ")} are below the first version ${first} that a purge kept`,
+        );
       }
     }
+    for (const encoded of firsts) {
+      if (!versions.has(encoded))
+        find(join(fanDir, firstFileName(encoded)), "records a first version of an id that has no versions");
+    }
+  }
+  for (const { path, journal } of await readJournals(paths)) {
+    find(path, `an unfinished purge of Binary/${journal.id}: start fhirbin once to finish it`);
   }
 
   // 2. Referenced blobs: present, of the size the sidecar says, with the SHA-256 they are named by.
@@ -353,13 +373,26 @@ export function recordProblem(record: Readonly<Record<string, unknown>>, version
   return null;
 }
 
-/** The version numbers missing from 1..max(numbers). */
-function gaps(numbers: number[]): number[] {
+/** The version numbers missing from first..max(numbers). */
+function gaps(numbers: number[], first: number): number[] {
   const present = new Set(numbers);
   const max = numbers.reduce((a, b) => Math.max(a, b), 0);
   const missing: number[] = [];
-  for (let n = 1; n <= max; n++) if (!present.has(n)) missing.push(n);
+  for (let n = first; n <= max; n++) if (!present.has(n)) missing.push(n);
   return missing;
+}
+
+/** The first version a purge kept, from its record; null (and a finding) when the record is damaged. */
+async function readFirstVersion(
+  path: string,
+  find: (path: string, problem: string) => void,
+): Promise<number | null> {
+  const record = await readSidecar(path, find);
+  if (!record) return null;
+  const { firstVersion } = record;
+  if (Number.isSafeInteger(firstVersion) && (firstVersion as number) >= 1) return firstVersion as number;
+  find(path, `has no valid firstVersion (${JSON.stringify(firstVersion)})`);
+  return null;
 }
 
 /** The SHA-256 of a file, streamed; `counted` sees each chunk's size (for progress). */

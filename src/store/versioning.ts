@@ -6,6 +6,7 @@ import type {
   ContentMetadata,
   DeletedVersion,
   Preconditions,
+  PurgeMode,
   StoredVersion,
   VersionRecord,
   WriteMethod,
@@ -127,4 +128,21 @@ export function createKeyedMutex(): <T>(key: string, work: () => Promise<T>) => 
       if (tails.get(key) === tail) tails.delete(key);
     }
   };
+}
+
+/**
+ * The versions a purge of `mode` removes from an id whose versions are `first`..`current.versionId`: all of
+ * them for `deleted` (409 unless the Binary is deleted: a live document is deleted first, so that the
+ * removal is a decision in its own history), else all but the current one.
+ */
+export function versionsToPurge(current: VersionRecord, first: number, mode: PurgeMode): number[] {
+  if (mode === "deleted" && !current.deleted) {
+    throw new FhirError(
+      409,
+      "conflict",
+      `Binary/${current.id} is not deleted: delete it first, or expunge only its previous versions`,
+    );
+  }
+  const last = mode === "deleted" ? current.versionId : current.versionId - 1;
+  return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
 }

@@ -20,6 +20,7 @@ describe("--help", () => {
     "import --help",
     "export --help",
     "audit --help",
+    "purge --help",
   ])("fhirbin %s explains its options within 80 columns", async (command) => {
     const { exitCode, stdout, stderr } = await runFhirbin(command.split(" "));
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });

@@ -66,6 +66,9 @@ function expected(
   extra: { acceptUnknown?: "no"; conditionalRead?: "full-support"; security?: string },
 ): Resource {
   const { acceptUnknown, conditionalRead, security = AUTH_ON } = extra;
+  // $expunge: per resource with a canonical in R4, per server with a Reference before it.
+  const r4 = fhirVersion === "4.0.1";
+  const expunge = { name: "expunge", definition: "urn:fhirbin:OperationDefinition:Binary-i-expunge" };
   return {
     resourceType,
     status: "active",
@@ -89,9 +92,11 @@ function expected(
               ? {}
               : { documentation: expect.stringContaining(FILE_NAME_EXTENSION) }),
             ...(conditionalRead ? { conditionalRead } : {}),
-            searchParam: searchParams(fhirVersion !== "4.0.1"),
+            searchParam: searchParams(!r4),
+            ...(r4 ? { operation: [{ ...expunge, documentation: expect.any(String) }] } : {}),
           },
         ],
+        ...(r4 ? {} : { operation: [{ name: expunge.name, definition: { reference: expunge.definition } }] }),
       },
     ],
   };
@@ -135,7 +140,12 @@ test.each([
   const all = ["resourceType", ...order, "acceptUnknown", "format", "rest"];
   expect(Object.keys(resource)).toEqual(all.filter((key) => key in resource));
   const rest = (resource.rest as Record<string, unknown>[])[0] ?? {};
-  expect(Object.keys(rest)).toEqual(["mode", "security", "resource"]);
+  expect(Object.keys(rest)).toEqual([
+    "mode",
+    "security",
+    "resource",
+    ...(name === "R4" ? [] : ["operation"]),
+  ]);
   const binary = (rest.resource as Record<string, unknown>[])[0] ?? {};
   expect(Object.keys(binary).slice(0, 3)).toEqual(
     name === "DSTU2" ? ["type", "interaction", "versioning"] : ["type", "documentation", "interaction"],

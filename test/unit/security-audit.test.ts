@@ -88,6 +88,7 @@ describe("auditedInteraction", () => {
     ["POST", "/Binary", "create"],
     ["PUT", "/Binary/:id", "update"],
     ["DELETE", "/Binary/:id", "delete"],
+    ["POST", "/Binary/:id/$expunge", "operation"],
     ["PATCH", "/Binary/:id", null],
     ["POST", "/Binary/:id", null],
     ["GET", "/metadata", null],

@@ -356,5 +356,62 @@ export function testStoreContract(name: string, open: OpenStore): void {
         expect(await store.content(b).text()).toBe("same");
       }),
     );
+
+    test(
+      "a purge of previous versions keeps only the current one, and the id goes on from it",
+      withStore(async (store) => {
+        for (const text of ["v1", "v2", "v3"]) await store.update("p", write(bytes(text)));
+        const seen: number[][] = [];
+        const options = { beforePurge: async (versions: readonly number[]) => void seen.push([...versions]) };
+        expect(await store.purge("p", "previous-versions", options)).toEqual({ versions: [1, 2], blobs: 2 });
+        expect(seen).toEqual([[1, 2]]);
+        expect(await store.version("p", 1)).toBeNull();
+        expect(await store.version("p", 2)).toBeNull();
+        expect((await store.history("p")).map((v) => v.versionId)).toEqual([3]);
+        expect((await store.current("p"))?.versionId).toBe(3);
+        expect((await store.update("p", write(bytes("v4")))).version.versionId).toBe(4);
+        expect((await store.history("p")).map((v) => v.versionId)).toEqual([4, 3]);
+        expect(await store.purge("p", "previous-versions")).toEqual({ versions: [3], blobs: 1 });
+        expect(await store.purge("p", "previous-versions")).toEqual({ versions: [], blobs: 0 });
+      }),
+    );
+
+    test(
+      "a purge of a deleted id removes every version, and the id starts again at 1",
+      withStore(async (store) => {
+        await store.update("d", write(bytes("d1")));
+        await store.delete("d");
+        expect(await store.purge("d", "deleted")).toEqual({ versions: [1, 2], blobs: 1 });
+        expect(await store.current("d")).toBeNull();
+        expect(await store.history("d")).toEqual([]);
+        const again = await store.update("d", write(bytes("d again")));
+        expect({ versionId: again.version.versionId, created: again.created }).toEqual({
+          versionId: 1,
+          created: true,
+        });
+      }),
+    );
+
+    test(
+      "a purge keeps content another id or a kept version references, and refuses a live id's deletion",
+      withStore(async (store) => {
+        const shared = await store.update("s1", write(bytes("shared")));
+        await store.update("s1", write(bytes("s1 current")));
+        await store.update("s2", write(bytes("shared")));
+        expect(await store.purge("s1", "previous-versions")).toEqual({ versions: [1], blobs: 0 });
+        expect(await store.content(shared.version).text()).toBe("shared");
+        expect(await statusOf(store.purge("s2", "deleted"))).toBe(409);
+        expect((await store.history("s2")).length).toBe(1);
+        expect(await store.purge("never", "deleted")).toBeNull();
+        await store.update("s1", write(bytes("s1 later")));
+        const refused = store.purge("s1", "previous-versions", {
+          beforePurge: async () => {
+            throw new FhirError(503, "transient", "no index");
+          },
+        });
+        expect(await statusOf(refused)).toBe(503);
+        expect((await store.history("s1")).map((v) => v.versionId)).toEqual([3, 2]);
+      }),
+    );
   });
 }
