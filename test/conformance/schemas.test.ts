@@ -81,6 +81,12 @@ afterAll(async () => {
   for (const server of Object.values(servers)) await server[Symbol.asyncDispose]();
 });
 
+function validatorOf(release: Release): JsonValidator {
+  const validate = validators[release];
+  if (!validate) throw new Error(`the ${release} JSON schema did not compile`);
+  return validate;
+}
+
 function serverOf(flavour: Flavour): TestServer {
   const server = servers[flavour.server];
   if (!server) throw new Error(`the ${flavour.server} server did not start`);
@@ -180,10 +186,10 @@ function expectValid(samples: readonly Sample[]): void {
   expect(samples.length).toBeGreaterThan(0);
   const problems: string[] = [];
   for (const sample of samples.filter((one) => one.syntax === "json")) {
-    const validate = validators[sample.release];
-    if (!validate) throw new Error("the JSON schemas did not compile");
     const resource = JSON.parse(sample.text) as Record<string, unknown>;
-    const found = validate(resource).map((problem) => `${sample.name} (${sample.release} JSON): ${problem}`);
+    const found = validatorOf(sample.release)(resource).map(
+      (problem) => `${sample.name} (${sample.release} JSON): ${problem}`,
+    );
     problems.push(...found);
     if (sample.release === "STU3") {
       for (const binary of resourcesOf(resource).filter((one) => one.resourceType === "Binary")) {
@@ -297,13 +303,18 @@ describe.each(VARIANTS.map((variant) => [variant.label, variant.syntax, variant]
     });
 
     test("searchset Bundles validate: matches, the outcome entry of warnings, paging links, counts, _elements", async () => {
+      const paged = await pages(
+        variant,
+        "search paged, an unknown parameter warned",
+        "/Binary?_sort=_id&_count=2&unknown=x",
+        "next",
+      );
+      // The pages hold what is to be checked: the warnings' outcome entry, and both paging links.
+      expect(paged.map((page) => ["outcome", "previous"].filter((word) => page.text.includes(word)))).toEqual(
+        [["outcome"], ["previous"]],
+      );
       const samples: Sample[] = [
-        ...(await pages(
-          variant,
-          "search paged, an unknown parameter warned",
-          "/Binary?_sort=_id&_count=2&unknown=x",
-          "next",
-        )),
+        ...paged,
         await sampleOf("search", variant, await ask(variant, "/Binary?_sort=-_lastUpdated"), 200),
         await sampleOf("search _summary=count", variant, await ask(variant, "/Binary?_summary=count"), 200),
         await sampleOf("search _summary=true", variant, await ask(variant, "/Binary?_summary=true"), 200),
@@ -330,18 +341,39 @@ describe.each(VARIANTS.map((variant) => [variant.label, variant.syntax, variant]
     });
 
     test("history Bundles validate: instance and type level, with deletes, paged", async () => {
+      // A deletion of the moment, so that the type history's first page has it whatever was written before.
+      const id = `deleted-${variant.label}-${variant.syntax}`;
+      for (const method of ["PUT", "DELETE"]) {
+        const res = await ask(variant, `/Binary/${id}`, {
+          method,
+          headers: { "content-type": "text/plain" },
+          body: method === "PUT" ? "x" : null,
+        });
+        expect({ method, ok: res.ok }).toEqual({ method, ok: true });
+        await res.arrayBuffer();
+      }
       const samples: Sample[] = [
         await sampleOf("instance history", variant, await ask(variant, "/Binary/versioned/_history"), 200),
         await sampleOf(
           "instance history with a delete",
           variant,
-          await ask(variant, "/Binary/gone/_history"),
+          await ask(variant, `/Binary/${id}/_history`),
           200,
         ),
         ...(await pages(variant, "instance history paged", "/Binary/versioned/_history?_count=1", "next")),
         await sampleOf("type history", variant, await ask(variant, "/Binary/_history"), 200),
         ...(await pages(variant, "type history paged", "/Binary/_history?_count=2", "next")),
       ];
+      // The deletion is an entry of both the instance and the type history.
+      const withDelete = samples
+        .filter((sample) => sample.text.includes("DELETE"))
+        .map((sample) => sample.name);
+      expect(withDelete).toEqual(
+        expect.arrayContaining([
+          `instance history with a delete [${variant.label}]`,
+          `type history [${variant.label}]`,
+        ]),
+      );
       expectValid(samples);
     });
 
@@ -476,7 +508,7 @@ describe("regressions found by the schemas", () => {
     ["an empty display", { code: "x", display: "" }],
   ])("a meta.tag with %s is refused with 400: echoed, it would fail HL7's schemas", async (_name, tag) => {
     const echoed = { resourceType: "Binary", meta: { tag: [tag] }, contentType: "text/plain" };
-    expect(validators.R4?.(echoed)).not.toEqual([]);
+    expect(validatorOf("R4")(echoed)).not.toEqual([]);
     const res = await ask(r4Json, "/Binary", {
       method: "POST",
       headers: { "content-type": "application/fhir+json", prefer: "return=representation" },
