@@ -5,7 +5,7 @@
 import { collectWhileStreaming } from "../gc.ts";
 import { FhirError } from "./errors.ts";
 import type { FhirFormat } from "./format.ts";
-import { parseMediaType } from "./mime.ts";
+import { parseMediaType, toFhirCode } from "./mime.ts";
 import type { Resource } from "./outcome.ts";
 import type { FhirVersion } from "./version.ts";
 import { FHIR_NS, parseXml, toXml, type XmlNode } from "./xml.ts";
@@ -78,7 +78,7 @@ export function toBinaryResource(
   const resource: Resource = { resourceType: "Binary", id: header.id, meta };
   if (header.implicitRules !== undefined) resource.implicitRules = header.implicitRules;
   if (header.language !== undefined) resource.language = header.language;
-  resource.contentType = header.contentType;
+  resource.contentType = toFhirCode(header.contentType);
   if (version.hasSecurityContext && header.securityContext) {
     resource.securityContext = { reference: header.securityContext };
   }

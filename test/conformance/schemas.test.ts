@@ -518,6 +518,24 @@ describe("regressions found by the schemas", () => {
     ]);
   });
 
+  test("a content type with runs of white space is a FHIR code in the resource, and as stored natively", async () => {
+    const spaced = 'text/plain;  name="a  b"';
+    const put = await ask(r4Json, "/Binary/spaced", {
+      method: "PUT",
+      headers: { "content-type": spaced },
+      body: "x",
+    });
+    expect(put.status).toBe(201);
+    await put.arrayBuffer();
+    const json = await sampleOf("spaced", r4Json, await ask(r4Json, "/Binary/spaced"), 200);
+    expectValid([json, await sampleOf("spaced", r4Xml, await ask(r4Xml, "/Binary/spaced"), 200)]);
+    // The same type: a quoted-pair `\ ` stands for a space.
+    expect(JSON.parse(json.text).contentType).toBe('text/plain; name="a \\ b"');
+    const native = await ask(r4Json, "/Binary/spaced", { headers: { accept: "*/*" } });
+    expect(native.headers.get("content-type")).toBe(spaced);
+    await native.arrayBuffer();
+  });
+
   test.each([
     ["an empty code", { code: "" }],
     ["a code with a leading space", { code: " x" }],
