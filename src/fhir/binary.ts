@@ -5,7 +5,7 @@
 import { collectWhileStreaming } from "../gc.ts";
 import { FhirError } from "./errors.ts";
 import type { FhirFormat } from "./format.ts";
-import { parseMediaType } from "./mime.ts";
+import { parseMediaType, toFhirCode } from "./mime.ts";
 import type { Resource } from "./outcome.ts";
 import type { FhirVersion } from "./version.ts";
 import { FHIR_NS, parseXml, toXml, type XmlNode } from "./xml.ts";
@@ -97,11 +97,15 @@ export function toBinaryResource(
   const resource: Resource = { resourceType: "Binary", id: header.id, meta };
   if (header.implicitRules !== undefined) resource.implicitRules = header.implicitRules;
   if (header.language !== undefined) resource.language = header.language;
-  resource.contentType = header.contentType;
+  resource.contentType = toFhirCode(header.contentType);
   if (version.hasSecurityContext && header.securityContext) {
     resource.securityContext = { reference: header.securityContext };
   }
-  if (payload !== null) resource[version.payload] = payload;
+  // No bytes, no `data` from R4, where it is 0..1: a value is never empty (R4 xml.html: an attribute is either
+  // absent or holds content), and HL7's R4 XSD refuses `value=""` (base64Binary is 4-character groups).
+  // `content` is 1..1 until STU3, so there it stays, as "", which the STU3 schemas accept.
+  if (payload !== null && !(payload === "" && version.payload === "data"))
+    resource[version.payload] = payload;
   return resource;
 }
 
@@ -116,12 +120,17 @@ export function serialise(resource: Resource, format: FhirFormat, pretty: boolea
 // syntaxes, so the last occurrence is the one to split at.
 const PAYLOAD_MARK = "FHIRBIN-PAYLOAD-MARK";
 
-/** The text before and after the base64 payload of a Binary in the given format. */
+/**
+ * The text before and after the base64 payload of a Binary of `size` bytes in the given format; an empty
+ * R4 Binary has no payload element (toBinaryResource), so all of it is the head.
+ */
 export function binaryEnvelope(
-  header: BinaryHeader,
+  header: BinaryHeader & { size: number },
   format: FhirFormat,
   pretty: boolean,
 ): { head: string; tail: string } {
+  if (header.size === 0)
+    return { head: serialise(toBinaryResource(header, format.version, ""), format, pretty), tail: "" };
   const text = serialise(toBinaryResource(header, format.version, PAYLOAD_MARK), format, pretty);
   const at = text.lastIndexOf(PAYLOAD_MARK);
   return { head: text.slice(0, at), tail: text.slice(at + PAYLOAD_MARK.length) };
@@ -237,6 +246,18 @@ const CODING_ELEMENTS: ReadonlySet<string> = new Set([
   "display",
   "userSelected",
 ]);
+/**
+ * The values a Coding's text elements may have, as the FHIR primitive each is (R4 datatypes.html#primitive:
+ * uri, string, code, string; the patterns of HL7's schemas), so that no tag is kept that the schemas refuse
+ * once it is echoed: never empty, a uri without whitespace, a code with "no whitespace other than single
+ * spaces in the contents".
+ */
+const CODING_VALUES: Readonly<Record<"system" | "version" | "code" | "display", RegExp>> = {
+  system: /^\S+$/,
+  version: /^[ \r\n\t\S]+$/,
+  code: /^\S+( \S+)*$/,
+  display: /^[ \r\n\t\S]+$/,
+};
 // BCP 47 (the binding of Resource.language): `en`, `en-GB`, `zh-Hant-TW`.
 const LANGUAGE = /^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$/;
 
@@ -307,16 +328,17 @@ function checkTags(tags: unknown): TagCoding[] {
     new FhirError(
       400,
       "value",
-      "Binary.meta.tag must be codings (system, version, code, display, userSelected)",
+      "Binary.meta.tag must be codings (system, version, code, display, userSelected) of non-empty " +
+        "values: a system without spaces, a code without leading, trailing or repeated spaces",
     );
   if (!Array.isArray(tags)) throw bad();
   return tags.map((tag: unknown): TagCoding => {
     if (typeof tag !== "object" || tag === null || Array.isArray(tag)) throw bad();
     const fields = tag as Record<string, unknown>;
     if (Object.keys(fields).some((name) => !CODING_ELEMENTS.has(name))) throw bad();
-    const text = (name: string): string | undefined => {
+    const text = (name: keyof typeof CODING_VALUES): string | undefined => {
       const value = fields[name];
-      if (value !== undefined && typeof value !== "string") throw bad();
+      if (value !== undefined && (typeof value !== "string" || !CODING_VALUES[name].test(value))) throw bad();
       return value;
     };
     const selected = fields.userSelected;

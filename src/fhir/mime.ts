@@ -26,6 +26,25 @@ export function parseMediaType(value: string): MediaType | null {
   return { essence: match[1].toLowerCase(), params };
 }
 
+/**
+ * A media type as the FHIR `code` Binary.contentType is: "no leading or trailing whitespace and ... no
+ * whitespace other than single spaces in the contents" (HL7's XSD). The meaning is kept: optional white space
+ * (RFC 9110 section 5.6.3, around `;`) becomes one space, and in a quoted string each white space character
+ * after the first of a run is escaped (RFC 9110 section 5.6.4: a quoted-pair `\ ` stands for the space).
+ */
+export function toFhirCode(mediaType: string): string {
+  return mediaType
+    .trim()
+    .replace(/"(?:[^"\\]|\\.)*"|[ \t]+/g, (part) =>
+      part.startsWith('"')
+        ? part.replace(
+            /([ \t])([ \t]+)/g,
+            (_, first: string, rest: string) => first + rest.replace(/[ \t]/g, "\\$&"),
+          )
+        : " ",
+    );
+}
+
 /** The four FHIR MIME types: STU3+ and the legacy DSTU2 forms. */
 const FHIR_JSON = new Set(["application/fhir+json", "application/json+fhir"]);
 const FHIR_XML = new Set(["application/fhir+xml", "application/xml+fhir"]);

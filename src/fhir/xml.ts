@@ -94,9 +94,17 @@ const ESCAPES: Readonly<Record<string, string>> = {
   "\t": "&#9;",
 };
 
-/** Escapes text for a double-quoted attribute value. */
+/**
+ * What an attribute value cannot hold as it is: the markup characters, the whitespace an XML parser would
+ * normalise, and every character XML 1.0 cannot carry at all (section 2.2: "Char ::= #x9 | #xA | #xD |
+ * [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"; a character reference "MUST match the production for
+ * Char", section 4.1), such as a control character quoted from a request into a diagnostic.
+ */
+const UNSAFE_IN_ATTRIBUTE = /[&<>"\n\r\t]|[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** Escapes text for a double-quoted attribute value; characters XML cannot carry become U+FFFD. */
 export function escapeAttribute(value: string): string {
-  return value.replace(/[&<>"\n\r\t]/g, (c) => ESCAPES[c] ?? c);
+  return value.replace(UNSAFE_IN_ATTRIBUTE, (c) => ESCAPES[c] ?? "\uFFFD");
 }
 
 /**

@@ -20,12 +20,13 @@ import { errorOf } from "./expect-error.ts";
 
 const { DSTU2, STU3, R4 } = FHIR_VERSIONS;
 const LAST_UPDATED = "2024-05-06T07:08:09.123Z";
-const HEADER: BinaryHeader = {
+const HEADER: BinaryHeader & { size: number } = {
   id: "doc-1",
   versionId: 2,
   lastUpdated: LAST_UPDATED,
   contentType: "application/pdf",
   securityContext: "Patient/123",
+  size: 12,
 };
 const META = { versionId: "2", lastUpdated: LAST_UPDATED };
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -62,7 +63,7 @@ describe("toBinaryResource", () => {
       },
     ],
     [
-      "R4",
+      "R4 of no bytes, without data",
       R4,
       "",
       {
@@ -71,7 +72,6 @@ describe("toBinaryResource", () => {
         meta: META,
         contentType: "application/pdf",
         securityContext: { reference: "Patient/123" },
-        data: "",
       },
     ],
     [
