@@ -535,6 +535,9 @@ export function toApiDocumentation(config: Config): Partial<OpenAPIV3.Document> 
       title: "fhirbin FHIR Binary API",
       version: pkg.version,
       description: [
+        // The UI has no navigation of its own: this link is the way back to the demo app at the root.
+        "[← Back to the fhirbin documents app](/)",
+        "",
         "Clinical documents through the FHIR `Binary` REST API. Every path below the FHIR base " +
           `(\`${base || "/"}\`) needs \`Authorization: Bearer <token>\` except \`metadata\`` +
           (smart ? " and `.well-known/smart-configuration`" : "") +

@@ -7,6 +7,10 @@
 import { FhirClient, FhirRequestError } from "./fhir-client.js";
 
 const TOKEN_KEY = "fhirbin.token";
+/** The extension (in `meta.extension`) that carries a document's original file name. */
+const FILE_NAME_URL = "https://fhirbin.dev/fhir/StructureDefinition/file-name";
+/** How long typing in the name search waits before it asks the server. */
+const SEARCH_DELAY_MS = 250;
 /** Larger documents are not previewed (they can be downloaded). */
 const PREVIEW_LIMIT = 32 * 1024 * 1024;
 /** Larger documents show their FHIR resource in the summary form (no base64 payload). */
@@ -54,19 +58,48 @@ const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", tim
 /** @param {string | undefined} instant */
 const formatDate = (instant) => (instant ? dateFormat.format(new Date(instant)) : "");
 
-/** A short label and a colour family for a MIME type. @param {string} type */
-function typeBadge(type) {
+/**
+ * A subtype as a badge label when it is a short word ("png", "x-zip" as "ZIP", "svg+xml" as "SVG"), else
+ * null: a badge shows a whole word or nothing, never a cut one ("OCTET-ST").
+ * @param {string} subtype
+ */
+function shortLabel(subtype) {
+  const word = subtype.replace(/^x-/, "").split("+")[0] ?? "";
+  return /^[a-z0-9]{1,5}$/.test(word) ? word.toUpperCase() : null;
+}
+
+/**
+ * How a MIME type is shown: a short badge label, a colour family and a noun for documents without a file
+ * name ("PDF document", "PNG image", "File").
+ * @param {string} type
+ */
+function typeInfo(type) {
   const essence = (type || "").split(";")[0]?.trim().toLowerCase() ?? "";
-  if (essence === "application/pdf") return { label: "PDF", family: "pdf" };
-  if (essence.startsWith("image/"))
-    return { label: essence.slice(6).replace("svg+xml", "SVG").toUpperCase(), family: "image" };
+  const [major = "", subtype = ""] = essence.split("/");
+  const short = shortLabel(subtype);
+  if (essence === "application/pdf") return { label: "PDF", family: "pdf", noun: "PDF document" };
+  if (major === "image")
+    return { label: short ?? "IMAGE", family: "image", noun: short ? `${short} image` : "Image" };
   if (essence === "text/html" || essence === "application/xhtml+xml")
-    return { label: "HTML", family: "html" };
-  if (essence.startsWith("text/"))
-    return { label: essence === "text/plain" ? "TEXT" : essence.slice(5).toUpperCase(), family: "text" };
-  if (essence.endsWith("json")) return { label: "JSON", family: "text" };
-  if (essence.endsWith("xml")) return { label: "XML", family: "text" };
-  return { label: essence.split("/")[1]?.slice(0, 8).toUpperCase() || "FILE", family: "other" };
+    return { label: "HTML", family: "html", noun: "HTML document" };
+  if (essence === "text/markdown") return { label: "MD", family: "text", noun: "Markdown document" };
+  if (major === "text" && subtype !== "plain" && short)
+    return { label: short, family: "text", noun: `${short} document` };
+  if (major === "text") return { label: "TEXT", family: "text", noun: "Text document" };
+  if (essence.endsWith("json")) return { label: "JSON", family: "text", noun: "JSON document" };
+  if (essence.endsWith("xml")) return { label: "XML", family: "text", noun: "XML document" };
+  if (major === "audio") return { label: short ?? "AUDIO", family: "other", noun: "Audio recording" };
+  if (major === "video") return { label: short ?? "VIDEO", family: "other", noun: "Video" };
+  return { label: short ?? "FILE", family: "other", noun: short ? `${short} file` : "File" };
+}
+
+/**
+ * The original file name a Binary carries in `meta.extension`, or null.
+ * @param {{ meta?: { extension?: { url?: string, valueString?: unknown }[] } } | null | undefined} resource
+ */
+function fileName(resource) {
+  const value = resource?.meta?.extension?.find((extension) => extension?.url === FILE_NAME_URL)?.valueString;
+  return typeof value === "string" && value.trim() !== "" ? value : null;
 }
 
 /** How a type is previewed. @param {string} type @returns {"image" | "pdf" | "text" | "html" | "audio" | "video" | null} */
@@ -81,8 +114,16 @@ function previewKind(type) {
   return null;
 }
 
-/** @type {{ client: FhirClient | null, base: string, next: string | null, selected: string | null, selections: number, objectUrls: string[] }} */
-const state = { client: null, base: "/fhir", next: null, selected: null, selections: 0, objectUrls: [] };
+/** @type {{ client: FhirClient | null, base: string, next: string | null, selected: string | null, selections: number, listings: number, objectUrls: string[] }} */
+const state = {
+  client: null,
+  base: "/fhir",
+  next: null,
+  selected: null,
+  selections: 0,
+  listings: 0,
+  objectUrls: [],
+};
 
 /** @param {string} message @param {"info" | "error"} [kind] */
 function toast(message, kind = "info") {
@@ -94,16 +135,18 @@ function toast(message, kind = "info") {
   element.dataset.timer = String(setTimeout(() => element.classList.remove("visible"), 4000));
 }
 
-/** @param {unknown} error */
+/** Says in words what went wrong ("Failed to fetch" tells a person nothing). @param {unknown} error */
 function describe(error) {
-  if (error instanceof FhirRequestError) {
-    if (error.status === 401) {
-      signOut("Your token was not accepted any more: sign in again.");
-      return "Signed out: the token was not accepted";
-    }
-    return error.message;
+  if (!(error instanceof FhirRequestError)) return error instanceof Error ? error.message : String(error);
+  const { status, message } = error;
+  if (status === 0) return "fhirbin is not reachable: is it running?";
+  if (status === 401) {
+    signOut("The token was refused: sign in again.");
+    return "Signed out: the token was refused.";
   }
-  return error instanceof Error ? error.message : String(error);
+  if (status === 403) return `This token is not allowed to do that (403): ${message}`;
+  if (status >= 500) return `fhirbin could not answer (${status}): ${message}`;
+  return `${message} (${status})`;
 }
 
 // ---- Sign in -------------------------------------------------------------------------------------------
@@ -116,10 +159,11 @@ function showSignIn(message = "") {
   /** @type {HTMLInputElement} */ ($("token")).focus();
 }
 
-function showWorkspace() {
+/** @param {boolean} signedIn whether there is a token to sign out of */
+function showWorkspace(signedIn) {
   $("sign-in").hidden = true;
   $("workspace").hidden = false;
-  $("sign-out").hidden = false;
+  $("sign-out").hidden = !signedIn;
 }
 
 /** @param {string} [message] */
@@ -150,13 +194,13 @@ async function onSignIn(event) {
     sessionStorage.setItem(TOKEN_KEY, token);
     input.value = "";
     state.client = client;
-    showWorkspace();
+    showWorkspace(true);
     await loadList();
   } catch (failure) {
     error.textContent =
       failure instanceof FhirRequestError && failure.status === 401
-        ? "That token was not accepted."
-        : `Could not reach the server: ${describe(failure)}`;
+        ? "That token was refused."
+        : describe(failure);
   } finally {
     button.disabled = false;
   }
@@ -170,11 +214,16 @@ async function loadList(append = false) {
   if (!client) return;
   const list = $("document-list");
   const types = /** @type {HTMLSelectElement} */ ($("type-filter")).value;
+  const name = /** @type {HTMLInputElement} */ ($("name-filter")).value.trim();
+  // Only the latest listing is shown: a slower answer to an earlier search must not replace it.
+  const ticket = ++state.listings;
   list.setAttribute("aria-busy", "true");
   try {
     const bundle = await client.search(
-      append && state.next ? { next: state.next } : { types, count: PAGE_SIZE },
+      append && state.next ? { next: state.next } : { types, name, count: PAGE_SIZE },
     );
+    if (ticket !== state.listings) return;
+    $("list-error").hidden = true;
     if (!append) list.replaceChildren();
     for (const entry of bundle.entry ?? []) {
       if (entry.resource?.resourceType === "Binary") list.append(listItem(entry.resource));
@@ -185,33 +234,57 @@ async function loadList(append = false) {
     $("load-more").hidden = !state.next;
     const shown = list.children.length;
     $("list-empty").hidden = shown > 0;
+    $("list-empty").textContent =
+      types || name ? "No documents match." : "No documents yet. Upload one above.";
     $("total").textContent =
       typeof bundle.total === "number"
         ? `${bundle.total} ${bundle.total === 1 ? "document" : "documents"}`
         : "";
     markSelected();
   } catch (error) {
-    toast(`Could not list the documents: ${describe(error)}`, "error");
+    if (ticket !== state.listings) return;
+    // A listing that failed says why and offers a retry; it never claims that the store is empty.
+    if (!append) {
+      list.replaceChildren();
+      state.next = null;
+      $("load-more").hidden = true;
+      $("total").textContent = "";
+    }
+    $("list-empty").hidden = true;
+    $("list-error-text").textContent = `Could not list the documents: ${describe(error)}`;
+    $("list-error").hidden = false;
   } finally {
-    list.removeAttribute("aria-busy");
+    if (ticket === state.listings) list.removeAttribute("aria-busy");
   }
 }
 
-/** @param {{ id: string, contentType?: string, meta?: { lastUpdated?: string, versionId?: string }, securityContext?: { reference?: string } }} resource */
+/**
+ * What a document is called: its file name, else its type and date ("PDF document, 4 Dec 2026, 14:03"),
+ * never a bare id.
+ * @param {string | null} name @param {string} type @param {string | undefined} instant
+ */
+function documentTitle(name, type, instant) {
+  return name ?? `${typeInfo(type).noun}, ${formatDate(instant)}`;
+}
+
+/** @param {{ id: string, contentType?: string, meta?: { lastUpdated?: string, versionId?: string, extension?: { url?: string, valueString?: unknown }[] } }} resource */
 function listItem(resource) {
-  const badge = typeBadge(resource.contentType ?? "");
+  const type = typeInfo(resource.contentType ?? "");
+  const name = fileName(resource);
+  const when = resource.meta?.lastUpdated;
   const button = h(
     "button",
     { type: "button", class: "document", "data-id": resource.id, onclick: () => select(resource.id) },
-    h("span", { class: `badge badge-${badge.family}`, "aria-hidden": "true" }, badge.label),
+    h("span", { class: `badge badge-${type.family}`, "aria-hidden": "true" }, type.label),
     h(
       "span",
       { class: "document-text" },
-      h("span", { class: "document-id" }, resource.id),
+      h("span", { class: "document-name" }, documentTitle(name, resource.contentType ?? "", when)),
       h(
         "span",
         { class: "document-meta" },
-        `${resource.contentType ?? ""} · ${formatDate(resource.meta?.lastUpdated)}`,
+        name ? `${type.noun} · ${formatDate(when)} · ` : "",
+        h("span", { class: "document-id" }, resource.id),
       ),
     ),
   );
@@ -325,19 +398,24 @@ async function select(id, version = null, tab = "preview") {
   const detail = $("detail");
   detail.setAttribute("aria-busy", "true");
   try {
-    const headers = await client.head(id, version);
+    // The headers give the exact size; the summary resource gives the file name (no payload either way).
+    const [headers, resource] = await Promise.all([client.head(id, version), client.summary(id, version)]);
     const type = headers.get("content-type") ?? "application/octet-stream";
     const size = Number(headers.get("content-length"));
     const etag = headers.get("etag") ?? "";
     const versionId = /W\/"([^"]+)"/.exec(etag)?.[1] ?? version ?? "";
-    const info = { id, version, versionId, type, size, headers };
+    const updated = resource?.meta?.lastUpdated ?? headers.get("last-modified") ?? undefined;
+    const info = { id, version, versionId, type, size, headers, name: fileName(resource), updated };
     // Another document chosen meanwhile wins.
     if (ticket !== state.selections) return;
     detail.replaceChildren(detailView(info, tab));
-    // Focus moves to the document's heading; the view scrolls to it only when it is out of sight (phones).
+    // Focus moves to the document's heading. In one column (a phone) the detail is below the whole list:
+    // it is scrolled to, as it is on a wide screen when the list was scrolled past it. The back button is
+    // shown only in that layout.
     /** @type {HTMLElement | null} */ (detail.querySelector("h2"))?.focus({ preventScroll: true });
-    const top = detail.getBoundingClientRect().top;
-    if (top < 0 || top > window.innerHeight * 0.6) detail.scrollIntoView({ block: "start" });
+    const back = detail.querySelector(".back-to-list");
+    const oneColumn = back !== null && getComputedStyle(back).display !== "none";
+    if (oneColumn || detail.getBoundingClientRect().top < 0) detail.scrollIntoView({ block: "start" });
   } catch (error) {
     detail.replaceChildren(
       h(
@@ -352,12 +430,22 @@ async function select(id, version = null, tab = "preview") {
   }
 }
 
+/** Back from a document to its entry in the list (phones, where the list is above the detail). */
+function backToList() {
+  const item = /** @type {HTMLElement | null} */ (
+    $("document-list").querySelector("button.document.selected")
+  );
+  const target = item ?? /** @type {HTMLElement} */ ($("name-filter"));
+  target.scrollIntoView({ block: "center" });
+  target.focus({ preventScroll: true });
+}
+
 /**
- * @typedef {{ id: string, version: string | null, versionId: string, type: string, size: number, headers: Headers }} Info
+ * @typedef {{ id: string, version: string | null, versionId: string, type: string, size: number, headers: Headers, name: string | null, updated: string | undefined }} Info
  * @param {Info} info @param {string} initialTab
  */
 function detailView(info, initialTab) {
-  const badge = typeBadge(info.type);
+  const badge = typeInfo(info.type);
   const lastModified = info.headers.get("last-modified");
   const context = info.headers.get("x-security-context");
   /** @param {string} term @param {string} value */
@@ -375,6 +463,12 @@ function detailView(info, initialTab) {
     "button",
     { type: "button", class: "ghost", onclick: () => downloadDocument(info) },
     "Download",
+  );
+  const back = h(
+    "button",
+    { type: "button", class: "ghost small back-to-list", onclick: backToList },
+    h("span", { "aria-hidden": "true" }, "← "),
+    "Back to the list",
   );
   const remove = info.version
     ? h(
@@ -395,9 +489,14 @@ function detailView(info, initialTab) {
       { class: "detail-title" },
       h("span", { class: `badge badge-${badge.family}`, "aria-hidden": "true" }, badge.label),
       h(
-        "h2",
-        { tabindex: "-1" },
-        info.version ? `Binary/${info.id} · version ${info.versionId}` : `Binary/${info.id}`,
+        "div",
+        { class: "detail-names" },
+        h("h2", { tabindex: "-1" }, documentTitle(info.name, info.type, info.updated)),
+        h(
+          "p",
+          { class: "detail-id" },
+          info.version ? `Binary/${info.id} · version ${info.versionId}` : `Binary/${info.id}`,
+        ),
       ),
     ),
     h("div", { class: "detail-actions" }, download, remove),
@@ -450,7 +549,7 @@ function detailView(info, initialTab) {
     }
   });
   show(initialTab);
-  return h("article", { class: "detail-body" }, header, facts, tabList, panel);
+  return h("article", { class: "detail-body" }, back, header, facts, tabList, panel);
 }
 
 /** @param {string} name @param {Info} info @param {HTMLElement} panel */
@@ -475,18 +574,54 @@ async function renderTab(name, info, panel) {
         { class: `code code-${name}`, "aria-label": name === "json" ? "FHIR JSON" : "FHIR XML" },
         text,
       );
+      const status = h("span", { class: "muted small", role: "status" });
+      const copy = h(
+        "button",
+        { type: "button", class: "ghost small", onclick: () => copyCode(code, status) },
+        "Copy",
+      );
       const note = `The payload is left out (_summary=true): the document is ${formatSize(info.size)}.`;
-      put(...(summary ? [h("p", { class: "muted small" }, note), code] : [code]));
+      put(
+        h("div", { class: "code-tools" }, copy, status),
+        ...(summary ? [h("p", { class: "muted small" }, note)] : []),
+        code,
+      );
     } else if (name === "history") put(await historyView(info));
   } catch (error) {
     put(h("p", { class: "form-error" }, describe(error)));
   }
 }
 
+/** @param {HTMLElement} code @param {HTMLElement} status */
+async function copyCode(code, status) {
+  try {
+    await navigator.clipboard.writeText(code.textContent ?? "");
+    status.textContent = "Copied.";
+  } catch {
+    // No clipboard outside a secure context, or the permission was refused: select it for the keyboard.
+    getSelection()?.selectAllChildren(code);
+    status.textContent = "Copying is not allowed here: the text is selected, press Ctrl+C (⌘C on a Mac).";
+  }
+}
+
+/**
+ * The note shown instead of a preview the browser cannot render (a broken-image icon says nothing).
+ * @param {Info} info @param {string} why
+ */
+function cannotShow(info, why) {
+  const what = previewKind(info.type) === "image" ? "This image" : "This document";
+  return h(
+    "p",
+    { class: "muted cannot-show" },
+    `${what} cannot be shown: ${why} (${formatSize(info.size)}, ${info.type}).`,
+  );
+}
+
 /** @param {Info} info */
 async function preview(info) {
   const kind = previewKind(info.type);
   if (!kind) return h("p", { class: "muted" }, `No preview for ${info.type}: download it instead.`);
+  if (info.size === 0) return cannotShow(info, "it is empty");
   if (info.size > PREVIEW_LIMIT)
     return h(
       "p",
@@ -497,8 +632,19 @@ async function preview(info) {
   const blob = await client.native(info.id, info.version);
   const label = `Preview of Binary/${info.id}`;
   switch (kind) {
-    case "image":
-      return h("div", { class: "preview preview-image" }, h("img", { src: objectUrl(blob), alt: label }));
+    case "image": {
+      const box = h("div", { class: "preview preview-image" });
+      const image = h("img", {
+        src: objectUrl(blob),
+        alt: label,
+        onerror: () => {
+          box.className = "preview";
+          box.replaceChildren(cannotShow(info, "the browser cannot decode it"));
+        },
+      });
+      box.append(image);
+      return box;
+    }
     case "pdf":
       return h("iframe", {
         class: "preview preview-frame",
@@ -543,18 +689,12 @@ async function historyView(info) {
       { class: current ? "current" : "" },
       h("td", {}, versionId),
       h("td", {}, formatDate(when)),
+      h("td", { class: "col-type" }, deleted ? "" : (entry.resource?.contentType ?? "")),
       h(
         "td",
         {},
         deleted
           ? h("span", { class: "badge badge-deleted" }, "Deleted")
-          : (entry.resource?.contentType ?? ""),
-      ),
-      h(
-        "td",
-        {},
-        deleted
-          ? ""
           : current
             ? h("span", { class: "muted small" }, "Shown")
             : h(
@@ -570,7 +710,7 @@ async function historyView(info) {
       ),
     );
   });
-  return h(
+  const table = h(
     "table",
     { class: "history" },
     h("caption", { class: "visually-hidden" }, `Versions of Binary/${info.id}, newest first`),
@@ -582,19 +722,21 @@ async function historyView(info) {
         {},
         h("th", { scope: "col" }, "Version"),
         h("th", { scope: "col" }, "Updated"),
-        h("th", { scope: "col" }, "Type"),
+        h("th", { scope: "col", class: "col-type" }, "Type"),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Action")),
       ),
     ),
     h("tbody", {}, ...rows),
   );
+  // A narrow card scrolls the table inside itself rather than letting it run past the card's edge.
+  return h("div", { class: "table-wrap" }, table);
 }
 
 /** @param {Info} info */
 async function downloadDocument(info) {
   try {
     const blob = await /** @type {FhirClient} */ (state.client).native(info.id, info.version);
-    const link = h("a", { href: objectUrl(blob), download: info.id });
+    const link = h("a", { href: objectUrl(blob), download: info.name ?? info.id });
     document.body.append(link);
     link.click();
     link.remove();
@@ -633,22 +775,32 @@ function confirmDelete(id) {
 // ---- Start ---------------------------------------------------------------------------------------------
 
 async function start() {
+  let auth = true;
   try {
     const config = await (await fetch("/app-config.json")).json();
     if (typeof config.basePath === "string") state.base = config.basePath;
+    auth = config.auth !== false;
   } catch {
-    // Keep the default base.
+    // Keep the default base, and ask for a token.
   }
   $("sign-in-form").addEventListener("submit", (event) => onSignIn(/** @type {SubmitEvent} */ (event)));
   $("sign-out").addEventListener("click", () => signOut());
   $("type-filter").addEventListener("change", () => loadList());
+  /** @type {number | undefined} */
+  let typing;
+  $("name-filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => loadList(), SEARCH_DELAY_MS);
+  });
   $("refresh").addEventListener("click", () => loadList());
+  $("retry").addEventListener("click", () => loadList());
   $("load-more").addEventListener("click", () => loadList(true));
   setUpDropzone();
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) {
+  // A server started with --auth off needs no token: there is nothing to sign in to.
+  const token = auth ? sessionStorage.getItem(TOKEN_KEY) : null;
+  if (!auth || token) {
     state.client = new FhirClient(state.base, token);
-    showWorkspace();
+    showWorkspace(auth);
     await loadList();
   } else {
     showSignIn();

@@ -4,7 +4,7 @@
  * (the one browser API that reports upload progress), errors carrying the OperationOutcome's text.
  */
 
-/** An HTTP failure, with the status and the server's diagnostics. */
+/** An HTTP failure, with the status (0: no answer at all) and the server's diagnostics. */
 export class FhirRequestError extends Error {
   /** @param {number} status @param {string} message */
   constructor(status, message) {
@@ -15,7 +15,7 @@ export class FhirRequestError extends Error {
 
 /** The diagnostics of an OperationOutcome body, or the status text. @param {Response} response */
 async function failure(response) {
-  let text = `${response.status} ${response.statusText}`;
+  let text = response.statusText || "no details given";
   try {
     const outcome = await response.json();
     const issue = outcome?.issue?.[0];
@@ -26,9 +26,15 @@ async function failure(response) {
   return new FhirRequestError(response.status, text);
 }
 
-/** A client bound to a FHIR base path (from /app-config.json) and a token. */
+/** What fetch and XMLHttpRequest leave us when no answer came ("Failed to fetch" says nothing). */
+const UNREACHABLE = "No answer from the server";
+
+/** The search parameter of the original file name (contains, case-insensitive). */
+const FILE_NAME_PARAMETER = "filename";
+
+/** A client bound to a FHIR base path (from /app-config.json) and a token (null: the server needs none). */
 export class FhirClient {
-  /** @param {string} base the FHIR base path, e.g. "/fhir" @param {string} token */
+  /** @param {string} base the FHIR base path, e.g. "/fhir" @param {string | null} token */
   constructor(base, token) {
     this.base = base;
     this.token = token;
@@ -45,8 +51,14 @@ export class FhirClient {
    */
   async request(path, init = {}) {
     const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${this.token}`);
-    const response = await fetch(this.url(path), { ...init, headers, cache: "no-store" });
+    if (this.token !== null) headers.set("authorization", `Bearer ${this.token}`);
+    /** @type {Response} */
+    let response;
+    try {
+      response = await fetch(this.url(path), { ...init, headers, cache: "no-store" });
+    } catch {
+      throw new FhirRequestError(0, UNREACHABLE);
+    }
     if (!response.ok) throw await failure(response);
     return response;
   }
@@ -57,11 +69,15 @@ export class FhirClient {
     return response.json();
   }
 
-  /** A searchset page, newest first. @param {{ types?: string, count?: number, next?: string }} options */
-  search({ types = "", count = 20, next } = {}) {
+  /**
+   * A searchset page, newest first, optionally of some types and of file names containing `name`.
+   * @param {{ types?: string, name?: string, count?: number, next?: string }} options
+   */
+  search({ types = "", name = "", count = 20, next } = {}) {
     if (next) return this.json(next);
     const query = new URLSearchParams({ _sort: "-_lastUpdated", _count: String(count) });
     if (types) query.set("contenttype", types);
+    if (name) query.set(FILE_NAME_PARAMETER, name);
     return this.json(`/Binary?${query}`);
   }
 
@@ -94,6 +110,11 @@ export class FhirClient {
     return response.headers;
   }
 
+  /** The resource without its payload (`_summary=true`): meta, contentType. @param {string} id @param {string | null} [version] */
+  summary(id, version = null) {
+    return this.json(`${this.path(id, version)}?_summary=true`);
+  }
+
   /**
    * The FHIR resource as text, JSON or XML, pretty; `summary` leaves the payload out.
    * @param {string} id @param {string | null} version @param {"json" | "xml"} format @param {boolean} summary
@@ -124,7 +145,7 @@ export class FhirClient {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", this.url("/Binary"));
-      xhr.setRequestHeader("authorization", `Bearer ${this.token}`);
+      if (this.token !== null) xhr.setRequestHeader("authorization", `Bearer ${this.token}`);
       xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
       // The name goes as RFC 8187 UTF-8 (header values are ASCII): what is outside attr-char is %-encoded.
       const name = encodeURIComponent(file.name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -149,7 +170,7 @@ export class FhirClient {
         }
       });
       xhr.addEventListener("error", () =>
-        reject(new FhirRequestError(0, "The upload failed (network error)")),
+        reject(new FhirRequestError(0, UNREACHABLE)),
       );
       xhr.addEventListener("abort", () => reject(new FhirRequestError(0, "The upload was cancelled")));
       xhr.send(file);

@@ -70,4 +70,23 @@ describe.skipIf(!HAS_CHROMIUM)("/docs in headless Chromium, offline", () => {
     },
     BROWSER_TEST_MS,
   );
+
+  test(
+    "the docs link back to the documents app, and the app's API docs link opens them",
+    async () => {
+      await using offline = await offlineContext(browser, { width: 390, height: 844 });
+      const page = await offline.context.newPage();
+      await page.goto(`${server.origin}/`);
+      await page.getByRole("link", { name: "API docs" }).click();
+      await page.waitForURL(`${server.origin}/docs`);
+      const back = page.getByRole("link", { name: "← Back to the fhirbin documents app" }).first();
+      await back.waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: shotPath("docs-back-link-mobile") });
+      await back.click();
+      await page.waitForURL(`${server.origin}/`);
+      await page.getByLabel("Bearer token").waitFor();
+      expect(offline.blocked).toEqual([]);
+    },
+    BROWSER_TEST_MS,
+  );
 });

@@ -48,9 +48,9 @@ describe.skipIf(!HAS_CHROMIUM)("demo web app in headless Chromium, offline", () 
     await server?.[Symbol.asyncDispose]();
   });
 
-  /** The id shown in the detail heading: "Binary/<id>". */
+  /** The id shown under the detail heading: "Binary/<id>". */
   const shownId = async (): Promise<string> => {
-    const heading = await page.locator("#detail h2").first().textContent();
+    const heading = await page.locator("#detail .detail-id").first().textContent();
     return /^Binary\/([^\s·]+)/.exec(heading ?? "")?.[1] ?? "";
   };
 
@@ -94,7 +94,7 @@ describe.skipIf(!HAS_CHROMIUM)("demo web app in headless Chromium, offline", () 
       await page.screenshot({ path: shotPath("app-sign-in-desktop") });
       await page.getByLabel("Bearer token").fill("not-the-token-0000000000");
       await page.getByRole("button", { name: "Sign in" }).click();
-      await page.getByText("That token was not accepted.").waitFor();
+      await page.getByText("That token was refused.").waitFor();
       await page.getByLabel("Bearer token").fill(server.token);
       await page.keyboard.press("Enter");
       await page.getByRole("heading", { name: "Documents" }).waitFor();
@@ -239,8 +239,8 @@ describe.skipIf(!HAS_CHROMIUM)("demo web app in headless Chromium, offline", () 
       await page.getByRole("tab", { name: "FHIR JSON" }).click();
       const json = page.locator("pre.code-json");
       await json.waitFor();
-      // The code block alone: the whole resource, nothing else in the panel.
-      expect(await page.locator("#tab-panel > *").count()).toBe(1);
+      // The Copy button and the code block: the whole resource, nothing else in the panel.
+      expect(await page.locator("#tab-panel > *").count()).toBe(2);
       const resource = JSON.parse((await json.textContent()) ?? "");
       expect(resource.resourceType).toBe("Binary");
       expect(resource.id).toBe(id);
@@ -282,11 +282,11 @@ describe.skipIf(!HAS_CHROMIUM)("demo web app in headless Chromium, offline", () 
       expect(await rows.first().locator("td").first().textContent()).toBe("2");
       await page.screenshot({ path: shotPath("app-history-desktop") });
       await page.getByRole("button", { name: "View version 1" }).click();
-      await page.getByRole("heading", { name: `Binary/${id} · version 1` }).waitFor();
+      await page.locator(".detail-id", { hasText: `Binary/${id} · version 1` }).waitFor();
       await page.locator(".preview-text").waitFor();
       expect(await page.locator(".preview-text").textContent()).not.toContain("Second version");
       await page.getByRole("button", { name: "Back to current version" }).click();
-      await page.getByRole("heading", { name: `Binary/${id}`, exact: true }).waitFor();
+      await page.locator(".detail-id", { hasText: new RegExp(`^Binary/${id}$`) }).waitFor();
     },
     BROWSER_TEST_MS,
   );
