@@ -153,12 +153,27 @@ export async function runCli(
     config = loadConfig(args, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    for (const warning of warnings) io.err(`fhirbin: warning: ${warning}`);
-    io.err("fhirbin: invalid configuration:");
-    for (const problem of error.problems) io.err(`  - ${problem}`);
+    // The configuration is not valid, but the log format asked for is heeded all the same.
+    const log = operationalLog(askedLogFormat(args, env), io);
+    for (const warning of warnings) log.err(`fhirbin: warning: ${warning}`);
+    log.err("fhirbin: invalid configuration:");
+    for (const problem of error.problems) log.err(`  - ${problem}`);
     return EXIT.usage;
   }
   return serve(config, io, signals, warnings);
+}
+
+/** The `--log-format` of the arguments (the last one given), else FHIRBIN_LOG_FORMAT, else text. */
+function askedLogFormat(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): LogFormat {
+  let asked = env.FHIRBIN_LOG_FORMAT;
+  args.forEach((arg, at) => {
+    if (arg === "--log-format") asked = args[at + 1];
+    else if (arg.startsWith("--log-format=")) asked = arg.slice("--log-format=".length);
+  });
+  return asked === "json" ? "json" : "text";
 }
 
 /** One plain line as the JSON object of `--log-format json`. */

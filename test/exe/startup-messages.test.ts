@@ -153,6 +153,23 @@ test("--log-format json writes every line as one JSON object, the listening line
   expect(JSON.parse(server.stdout.lines[0] as string).msg).toBe(`listening on ${server.base}`);
 });
 
+test("--log-format json reports an invalid configuration and the warnings before it as JSON lines", async () => {
+  const { exitCode, stdout, stderr } = await runFhirbin(["--log-format", "json", "--port", "99999"], {
+    env: { FHIRBIN_PRT: "8080" },
+  });
+  expect(exitCode).toBe(2);
+  expect(stdout).toBe("");
+  const messages = stderr
+    .trim()
+    .split("\n")
+    .map((line) => (JSON.parse(line) as { msg: string }).msg);
+  expect(messages).toEqual([
+    expect.stringContaining("FHIRBIN_PRT"),
+    "fhirbin: invalid configuration:",
+    expect.stringContaining("--port"),
+  ]);
+});
+
 describe("--seed", () => {
   test("files larger than --max-size are skipped and named; the others are seeded", async () => {
     using dir = tempDir();
