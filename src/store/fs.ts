@@ -7,7 +7,15 @@ import { randomUUID } from "node:crypto";
 import { chown, type FileHandle, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
-import { describeFsError, exists, fsyncDir, isCode, linkNoClobber, mkdirDurable } from "./fs-durable.ts";
+import {
+  describeFsError,
+  exists,
+  fsyncDir,
+  isCode,
+  linkNoClobber,
+  mkdirDurable,
+  requireHardLinks,
+} from "./fs-durable.ts";
 import { type Layout, layout } from "./fs-layout.ts";
 import { acquireLock, type DirectoryLock } from "./fs-lock.ts";
 import { convertLayout } from "./fs-migrate.ts";
@@ -51,7 +59,8 @@ const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
 
 /**
  * Opens (creating when needed) a data directory: makes it owner-only, takes the single-instance lock,
- * sweeps temp files and converts the sidecars of an earlier layout; `log` hears what was changed.
+ * sweeps temp files, refuses a file system without hard links and converts the sidecars of an earlier
+ * layout; `log` hears what was changed.
  */
 export async function createFsStore(
   root: string,
@@ -76,9 +85,11 @@ export async function createFsStore(
     // Temp files are never referenced: whatever a crash left there is garbage.
     await rm(paths.tmp, { recursive: true, force: true });
     for (const dir of [paths.tmp, paths.blobs, paths.binary]) await mkdirDurable(dir, owner);
+    await requireHardLinks(paths.tmp, root);
     await convertLayout(paths, log, owner);
   } catch (error) {
     await lock.release();
+    if (error instanceof StoreOpenError) throw error;
     throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describeFsError(error)}`);
   }
   return new FsStore(paths, lock, owner);
