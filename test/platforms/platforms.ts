@@ -29,6 +29,13 @@ export interface Platform {
   startMs: number;
   /** What stops fhirbin gracefully there: Wine turns SIGINT into the Ctrl+C console event. */
   stopSignal: "SIGINT" | "SIGTERM";
+  /** The separator of paths as fhirbin there writes them. */
+  sep: "\\" | "/";
+  /**
+   * What /proc/<pid>/comm says of the spawned process once it runs fhirbin: Wine execs the Windows program
+   * in the process that `chroot` and `env` exec'd, so its memory is fhirbin's (wineserver apart).
+   */
+  processName: string;
 }
 
 const DIST = join(ROOT, "dist");
@@ -78,6 +85,8 @@ export function windowsPlatform(): Platform {
     missing,
     startMs: 30_000,
     stopSignal: "SIGINT",
+    sep: "\\",
+    processName: "fhirbin.exe",
   };
 }
 
@@ -105,6 +114,8 @@ export function arm64Platform(): Platform {
     missing,
     startMs: 30_000,
     stopSignal: "SIGTERM",
+    sep: "/",
+    processName: "qemu-aarch64",
   };
 }
 
