@@ -43,8 +43,11 @@ let serial = 0;
 /** Names unique to this test process, so runs never share a directory. */
 const unique = (label: string): string => `${label}-${process.pid}-${++serial}`;
 
-/** The Windows executable under Wine, in the trixie root (FHIRBIN_WINE_ROOT overrides where it is). */
-export function windowsPlatform(): Platform {
+/**
+ * The Windows executable under Wine, in the trixie root (FHIRBIN_WINE_ROOT overrides where it is), whose
+ * path on this machine is `root`.
+ */
+export function windowsPlatform(): Platform & { root: string } {
   const root = process.env.FHIRBIN_WINE_ROOT ?? "/var/cache/fhirbin/wine-trixie";
   const exe = join(DIST, "fhirbin-windows-x64.exe");
   const prefix = "/opt/wp";
@@ -61,6 +64,7 @@ export function windowsPlatform(): Platform {
   const driveC = join(root, prefix, "drive_c");
   return {
     name: "windows-x64 under Wine",
+    root,
     command: [
       "chroot",
       root,
