@@ -12,7 +12,6 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isValidId, parseVersionId } from "../fhir/id.ts";
 import { type ScannedId, scanIds } from "../search/fs-scan.ts";
-import { encodeId } from "../store/fs-layout.ts";
 import type { VersionRecord } from "../store/types.ts";
 import { extensionOf } from "./content-type.ts";
 import type { ToolIo } from "./import.ts";
@@ -52,7 +51,7 @@ export interface ExportedDocument {
  * A file of the export folder: a plain name, or one in the versions folder (no other separator, not `.` or
  * `..`), so a metadata file can name nothing outside its export.
  */
-const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9._+~-]{1,160}$`);
+const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9._+-]{1,160}$`);
 
 /**
  * Windows' device names, which it takes for the device whatever follows the dot: "NUL.txt and NUL.tar.gz
@@ -62,12 +61,16 @@ const DEVICE_NAME = /^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$)/i;
 
 /**
  * The stem of an id's file names in an export: the id when it names the same file on every file system,
- * else its encoding in the store (fs-layout.ts: `Abc` is `_+abc`, `CON` is `_con`). Windows and macOS fold
- * case, so `Abc.pdf` and `abc.pdf` would be one file, and `CON.txt` would be the console. An encoding starts
- * with `_`, which no id and so no plain stem does, and is itself the same under case folding.
+ * else `_` and the id with each capital written `+` and its lower-case form (`Abc` is `_+abc`, `CON` is
+ * `_+c+o+n`, `con` is `_con`). Windows and macOS fold case, so `Abc.pdf` and `abc.pdf` would be one file,
+ * and `CON.txt` would be the console. No id, so no plain stem, starts with `_`, and the encoded stems are
+ * the same under case folding. Unlike the store's encoding (fs-layout.ts), dots stay dots: a `~` could
+ * spell the 8.3 short name NTFS gave another file (`_con~1.txt`), which opens that file.
  */
 export function exportStem(id: string): string {
-  return /[A-Z]/.test(id) || DEVICE_NAME.test(id) ? encodeId(id) : id;
+  return /[A-Z]/.test(id) || DEVICE_NAME.test(id)
+    ? `_${id.replace(/[A-Z]/g, (c) => `+${c.toLowerCase()}`)}`
+    : id;
 }
 
 function parseVersion(value: unknown): ExportedVersion | null {
