@@ -94,10 +94,13 @@ describe.skipIf(missing !== null)("fhirbin as a Windows service under NSSM (Wine
       } as RequestInit);
       expect(upload.status).toBe(201);
       await upload.arrayBuffer();
-      // net stop returns once the service has stopped, which NSSM says after its program has exited.
       expect(await (stopping as Promise<number> | null)).toBe(0);
       expect(read(stderr)).toContain("stopping: finishing requests in flight");
-      expect(read(stderr)).toMatch(/PUT \/fhir\/Binary\/in-flight 201 /);
+      // The upload's log line may land in the file a moment after net stop has returned.
+      await waitUntil(
+        () => / PUT \/fhir\/Binary\/in-flight 201 /.test(read(stderr)),
+        "the upload's log line",
+      );
 
       const verify = await runFhirbin(["verify", "--data", dir.arg], {
         command: platform.command,
