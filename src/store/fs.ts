@@ -8,7 +8,15 @@ import { existsSync } from "node:fs";
 import { chown, type FileHandle, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { FhirError } from "../fhir/errors.ts";
-import { describeFsError, exists, fsyncDir, isCode, linkNoClobber, mkdirDurable } from "./fs-durable.ts";
+import {
+  describeFsError,
+  exists,
+  fsyncDir,
+  isCode,
+  linkNoClobber,
+  mkdirDurable,
+  requireHardLinks,
+} from "./fs-durable.ts";
 import { type Layout, layout } from "./fs-layout.ts";
 import { acquireLock, type DirectoryLock } from "./fs-lock.ts";
 import { convertLayout } from "./fs-migrate.ts";
@@ -65,7 +73,8 @@ const SMALL_BLOBS_BUDGET = 4 * 1024 * 1024;
 
 /**
  * Opens (creating when needed) a data directory: makes it owner-only, takes the single-instance lock,
- * sweeps temp files and converts the sidecars of an earlier layout; `log` hears what was changed.
+ * sweeps temp files, refuses a file system without hard links and converts the sidecars of an earlier
+ * layout; `log` hears what was changed.
  */
 export async function createFsStore(
   root: string,
@@ -90,6 +99,7 @@ export async function createFsStore(
     // Temp files are never referenced: whatever a crash left there is garbage.
     await rm(paths.tmp, { recursive: true, force: true });
     for (const dir of [paths.tmp, paths.blobs, paths.binary, paths.purges]) await mkdirDurable(dir, owner);
+    await requireHardLinks(paths.tmp, root);
     await convertLayout(paths, log, owner);
     const store = new FsStore(paths, lock, owner);
     // Before anything reads the store: an id a crash left half purged is finished, never served.
@@ -98,6 +108,7 @@ export async function createFsStore(
     return store;
   } catch (error) {
     await lock.release();
+    if (error instanceof StoreOpenError) throw error;
     throw new StoreOpenError(`cannot prepare the data directory ${root}: ${describeFsError(error)}`);
   }
 }

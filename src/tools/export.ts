@@ -1,10 +1,11 @@
 /**
  * `fhirbin export ID [--version N] [-o FILE]`: one document's content to a file or stdout; `fhirbin export
- * --all DIR`: every document's current version as `<id><ext>`, the versions before it as
- * `_versions/<id>.<n><ext>`, the metadata of all as `_metadata/<id>.json` (ids never start with `_`, so the
- * names cannot collide): a folder that `fhirbin import` recognises and imports back exactly. A document's
- * original file name is kept in its metadata, not used as the file's: two documents may share one, and a
- * name valid where it was given may not be on the file system exported to (`CON`, `a:b`, case folding). From a stopped
+ * --all DIR`: every document's current version as `<stem><ext>`, the versions before it as
+ * `_versions/<stem>.<n><ext>`, the metadata of all as `_metadata/<stem>.json`, where the stem is the id
+ * or, for one that is not the same file name everywhere, its encoding (`exportStem`): a folder that
+ * `fhirbin import` recognises and imports back exactly, on any file system. A document's original file
+ * name is kept in its metadata, not used as the file's: two documents may share one, and a name valid
+ * where it was given may not be on the file system exported to (`CON`, `a:b`, case folding). From a stopped
  * data directory (`--data`) or a running server (`--url`, single documents only: listing needs a data
  * directory).
  */
@@ -79,7 +80,27 @@ export interface ExportedDocument {
  * A file of the export folder: a plain name, or one in the versions folder (no other separator, not `.` or
  * `..`), so a metadata file can name nothing outside its export.
  */
-const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9.-]{1,80}$`);
+const FILE_NAME = new RegExp(`^(?:${VERSIONS_DIR}/)?(?!\\.+$)[A-Za-z0-9._+-]{1,160}$`);
+
+/**
+ * Windows' device names, which it takes for the device whatever follows the dot: "NUL.txt and NUL.tar.gz
+ * are both equivalent to NUL" (https://learn.microsoft.com/windows/win32/fileio/naming-a-file).
+ */
+const DEVICE_NAME = /^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$)/i;
+
+/**
+ * The stem of an id's file names in an export: the id when it names the same file on every file system,
+ * else `_` and the id with each capital written `+` and its lower-case form (`Abc` is `_+abc`, `CON` is
+ * `_+c+o+n`, `con` is `_con`). Windows and macOS fold case, so `Abc.pdf` and `abc.pdf` would be one file,
+ * and `CON.txt` would be the console. No id, so no plain stem, starts with `_`, and the encoded stems are
+ * the same under case folding. Unlike the store's encoding (fs-layout.ts), dots stay dots: a `~` could
+ * spell the 8.3 short name NTFS gave another file (`_con~1.txt`), which opens that file.
+ */
+export function exportStem(id: string): string {
+  return /[A-Z]/.test(id) || DEVICE_NAME.test(id)
+    ? `_${id.replace(/[A-Z]/g, (c) => `+${c.toLowerCase()}`)}`
+    : id;
+}
 
 function parseVersion(value: unknown): ExportedVersion | null {
   const { versionId, deleted, file, contentType, securityContext, size, sha256, fileName } = (value ??
@@ -263,8 +284,9 @@ async function exportAll(target: DocumentTarget, dataDir: string, dir: string, i
       if (version === null) throw new Error(`Binary/${id} version ${versionId} is listed but cannot be read`);
       let file: string | null = null;
       if (!version.deleted) {
-        // The current version as `<id><ext>`, the ones before it as `_versions/<id>.<n><ext>`.
-        const name = versionId === versions.at(-1) ? id : `${VERSIONS_DIR}/${id}.${versionId}`;
+        // The current version as `<stem><ext>`, the ones before it as `_versions/<stem>.<n><ext>`.
+        const stem = exportStem(id);
+        const name = versionId === versions.at(-1) ? stem : `${VERSIONS_DIR}/${stem}.${versionId}`;
         file = `${name}${extensionOf(version.contentType)}`;
         await Bun.write(join(dir, file), await target.content(version));
       }
@@ -275,7 +297,7 @@ async function exportAll(target: DocumentTarget, dataDir: string, dir: string, i
     else counts.documents++;
     counts.versions += history.length;
     await writeFile(
-      join(dir, METADATA_DIR, `${id}.json`),
+      join(dir, METADATA_DIR, `${exportStem(id)}.json`),
       `${JSON.stringify({ id, ...current, versions: history }, null, 2)}\n`,
     );
   }

@@ -29,6 +29,13 @@ export interface Platform {
   startMs: number;
   /** What stops fhirbin gracefully there: Wine turns SIGINT into the Ctrl+C console event. */
   stopSignal: "SIGINT" | "SIGTERM";
+  /** The separator of paths as fhirbin there writes them. */
+  sep: "\\" | "/";
+  /**
+   * What /proc/<pid>/comm says of the spawned process once it runs fhirbin: Wine execs the Windows program
+   * in the process that `chroot` and `env` exec'd, so its memory is fhirbin's (wineserver apart).
+   */
+  processName: string;
 }
 
 const DIST = join(ROOT, "dist");
@@ -36,8 +43,11 @@ let serial = 0;
 /** Names unique to this test process, so runs never share a directory. */
 const unique = (label: string): string => `${label}-${process.pid}-${++serial}`;
 
-/** The Windows executable under Wine, in the trixie root (FHIRBIN_WINE_ROOT overrides where it is). */
-export function windowsPlatform(): Platform {
+/**
+ * The Windows executable under Wine, in the trixie root (FHIRBIN_WINE_ROOT overrides where it is), whose
+ * path on this machine is `root`.
+ */
+export function windowsPlatform(): Platform & { root: string } {
   const root = process.env.FHIRBIN_WINE_ROOT ?? "/var/cache/fhirbin/wine-trixie";
   const exe = join(DIST, "fhirbin-windows-x64.exe");
   const prefix = "/opt/wp";
@@ -54,6 +64,7 @@ export function windowsPlatform(): Platform {
   const driveC = join(root, prefix, "drive_c");
   return {
     name: "windows-x64 under Wine",
+    root,
     command: [
       "chroot",
       root,
@@ -78,6 +89,8 @@ export function windowsPlatform(): Platform {
     missing,
     startMs: 30_000,
     stopSignal: "SIGINT",
+    sep: "\\",
+    processName: "fhirbin.exe",
   };
 }
 
@@ -105,6 +118,8 @@ export function arm64Platform(): Platform {
     missing,
     startMs: 30_000,
     stopSignal: "SIGTERM",
+    sep: "/",
+    processName: "qemu-aarch64",
   };
 }
 
