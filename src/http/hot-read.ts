@@ -30,8 +30,8 @@ export function hotReadRoutes({
   /** errors.ts's renderer: an OperationOutcome for a FhirError, a generic 500 for anything else. */
   renderError: (error: unknown, request: Request) => Response;
 }) {
-  // No promise on the way unless the token is a JWT or the version must be read from disk; the answer's
-  // audit event is appended before it is returned, in the same call.
+  // No promise on the way unless the token is a JWT or the version must be read from disk; the answer
+  // goes once its audit event is appended: in the same call, or for a small answer with its turn's batch.
   const answer =
     (route: string) =>
     (request: BunRequest, server: Server<unknown>): Response | Promise<Response> => {
@@ -40,7 +40,7 @@ export function hotReadRoutes({
       const id = params.id ?? "";
       const vid = params.vid ?? null;
       let principal: Principal | undefined;
-      // Answered once its audit event is appended (in the same call, unless the audit trail refuses it).
+      // Answered once its audit event is appended (logging.ts), or the 503 that replaces it.
       const finish = (response: Response): Response | Promise<Response> => {
         cors(request, response);
         guard.settle(request, response, server);

@@ -70,10 +70,12 @@ export interface AuditEvent {
 export interface AuditSink {
   /**
    * Appends the event of a request. A read's is written to the day file at once: null once it is, and a
-   * throw (the sink logs why) when it cannot be. The event of a create, update, delete or expunge gives a
-   * promise that resolves once it is written and fsynced, and rejects when it cannot be.
+   * throw (the sink logs why) when it cannot be; or, with `inBatch`, together with the other events of the
+   * turn of the event loop: a promise then, resolved once written. The event of a create, update, delete
+   * or expunge gives a promise that resolves once it is written and fsynced. The promises reject when the
+   * event cannot be appended.
    */
-  record(facts: AuditFacts): Promise<void> | null;
+  record(facts: AuditFacts, options?: { inBatch?: boolean }): Promise<void> | null;
   /** Resolves once every recorded event is written and fsynced. */
   flush(): Promise<void>;
 }
@@ -173,11 +175,12 @@ const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.ndjson$/;
  * answered only once its event is in the file, so `record` resolves only then and rejects when the append
  * fails (failures are logged to `log`).
  *
- * Appends are synchronous writes to the day file, which stays open. A read's event is written at once, so
- * that the read is answered in the same call (an answer given later, from a promise, costs Bun far more to
- * send). An asynchronous append per event, and later per batch, cost a read more CPU in thread-pool
- * hand-offs than everything else fhirbin does for it (bench/optimisations.md); a write of a few hundred
- * bytes to the page cache does not wait for the disk.
+ * Appends are synchronous writes to the day file, which stays open. The events of small reads of one turn
+ * of the event loop are written together, once, and those reads answered after it; a larger read's event
+ * is written at once, so that it is answered in the same call (a large answer given later, from a promise,
+ * costs Bun far more to send). An asynchronous append per event, and later per batch, cost a read more CPU
+ * in thread-pool hand-offs than everything else fhirbin does for it (bench/optimisations.md); a write of a
+ * few hundred bytes to the page cache does not wait for the disk.
  *
  * The event of a create, update, delete or expunge must survive a crash as the write does: the events of one turn
  * of the event loop are appended together and fsynced before their requests are answered, one fsync at a
@@ -293,13 +296,16 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
     return fd;
   };
 
-  // What the writes whose events are in the batch being gathered wait for: its fsync. Made only when a
-  // write waits for it, so that no rejection goes unhandled.
+  // What the requests whose events are in the batch being gathered wait for: reads for its write, writes
+  // for its fsync. Made only when a request waits for them, so that no rejection goes unhandled.
+  let written: PromiseWithResolvers<void> | null = null;
   let synced: PromiseWithResolvers<void> | null = null;
-  // Why the latest append failed, or null: a read's event is appended at once, and the read refused then.
+  // Why the latest append failed, or null: a read appended at once is refused then.
   let failure: unknown = null;
   const batch = linesPerTurn((text) => {
+    const reads = written;
     const writes = synced;
+    written = null;
     synced = null;
     failure = null;
     let fd: number;
@@ -309,13 +315,15 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
       close();
       log(`audit: cannot append to the audit trail: ${codeOf(error)}`);
       failure = error;
+      reads?.reject(error);
       writes?.reject(error);
       return;
     }
+    reads?.resolve();
     if (writes) syncSoon(fd, writes);
   });
   return {
-    record(facts) {
+    record(facts, options) {
       const file = fileOf(facts.time);
       if (file !== batchFile) {
         batch.flush();
@@ -326,10 +334,14 @@ export function createAuditLog(dir: string, log: (line: string) => void): AuditS
         synced ??= Promise.withResolvers<void>();
         return synced.promise;
       }
-      // A read is answered as soon as its event is appended, with one write(2) of its own (taking any write
-      // events gathered so far along). Waiting for the batch of the turn made every read's answer
-      // asynchronous, which Bun sends more slowly: a 64 KiB read fell from 28,000 to 3,000 req/s at 9 times
-      // the CPU per request.
+      // A read whose answer is small waits for the batch of the turn: one write(2) for all of them. Any
+      // other is answered as soon as its event is appended, with a write(2) of its own (taking the events
+      // gathered so far along): Bun sends a Response of 16 KiB or more far more slowly when it comes from
+      // a promise (a 64 KiB read fell from 28,000 to 3,000 req/s, at 9 times the CPU per request).
+      if (options?.inBatch) {
+        written ??= Promise.withResolvers<void>();
+        return written.promise;
+      }
       batch.flush();
       if (failure !== null) throw failure;
       return null;

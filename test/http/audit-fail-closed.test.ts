@@ -161,59 +161,67 @@ describe("a partial last line", () => {
 const problem = mountProblem();
 if (problem) console.warn(`NOTICE: audit disk-full tests SKIPPED: cannot mount a tmpfs (${problem})`);
 
-describe.skipIf(problem !== null)("an audit trail on a full disk", () => {
-  // The trail alone on a tiny tmpfs; the store stays on the ordinary temporary disk.
-  const mount = mkdtempSync(join(tmpdir(), "fhirbin-audit-full-"));
-  const auditDir = join(mount, "audit");
-  const filler = join(mount, "filler");
-  const logged: string[] = [];
-  let srv: TestServer;
-  beforeAll(async () => {
-    expect(run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount)).toBeNull();
-    srv = await startServer({ audit: createAuditLog(auditDir, (line) => logged.push(line)) });
-    const res = await srv.request("/Binary/letter", {
-      method: "PUT",
-      body: SECRET_TEXT,
-      headers: { "content-type": "text/plain", "x-request-id": "created" },
+// A small answer waits for the events of its turn, a large one has its event appended at once (logging.ts):
+// both must be refused when the event does not fit.
+const DOCUMENTS = [
+  ["a small document", SECRET_TEXT],
+  ["a large document", SECRET_TEXT.repeat(Math.ceil(32_768 / SECRET_TEXT.length))],
+] as const;
+
+for (const [label, document] of DOCUMENTS)
+  describe.skipIf(problem !== null)(`an audit trail on a full disk, reads of ${label}`, () => {
+    // The trail alone on a tiny tmpfs; the store stays on the ordinary temporary disk.
+    const mount = mkdtempSync(join(tmpdir(), "fhirbin-audit-full-"));
+    const auditDir = join(mount, "audit");
+    const filler = join(mount, "filler");
+    const logged: string[] = [];
+    let srv: TestServer;
+    beforeAll(async () => {
+      expect(run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount)).toBeNull();
+      srv = await startServer({ audit: createAuditLog(auditDir, (line) => logged.push(line)) });
+      const res = await srv.request("/Binary/letter", {
+        method: "PUT",
+        body: document,
+        headers: { "content-type": "text/plain", "x-request-id": "created" },
+      });
+      expect(res.status).toBe(201);
     });
-    expect(res.status).toBe(201);
-  });
-  afterAll(async () => {
-    await srv?.[Symbol.asyncDispose]();
-    run("umount", "-l", mount);
-    rmSync(mount, { recursive: true, force: true });
-  });
+    afterAll(async () => {
+      await srv?.[Symbol.asyncDispose]();
+      run("umount", "-l", mount);
+      rmSync(mount, { recursive: true, force: true });
+    });
 
-  test("reads are refused with 503 once an event does not fit, and no torn line is left", async () => {
-    // Every free page taken: the day file can only grow into what is left of its last page.
-    const fd = openSync(filler, "w");
-    try {
-      for (const chunk = new Uint8Array(4096); ; ) writeSync(fd, chunk);
-    } catch (error) {
-      expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
-    } finally {
-      closeSync(fd);
-    }
-    // A page holds a few events at most: the first read past it must be refused.
-    const statuses: number[] = [];
-    for (let i = 0; i < 50 && !statuses.includes(503); i++) {
-      const res = await srv.request("/Binary/letter", { headers: { "x-request-id": `read-${i}` } });
-      if (res.status === 503) await expectRefused(res);
-      else await res.arrayBuffer();
-      statuses.push(res.status);
-    }
-    expect(statuses.at(-1)).toBe(503);
-    expect(statuses.slice(0, -1).every((status) => status === 200)).toBe(true);
-    expect(logged).toContain("audit: cannot append to the audit trail: ENOSPC");
-    // Only the reads answered are in the trail, each on a whole line.
-    expect(eventIds(auditDir)).toEqual(["created", ...statuses.slice(0, -1).map((_, i) => `read-${i}`)]);
-  });
+    test("reads are refused with 503 once an event does not fit, and no torn line is left", async () => {
+      // Every free page taken: the day file can only grow into what is left of its last page.
+      const fd = openSync(filler, "w");
+      try {
+        for (const chunk = new Uint8Array(4096); ; ) writeSync(fd, chunk);
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+      } finally {
+        closeSync(fd);
+      }
+      // A page holds a few events at most: the first read past it must be refused.
+      const statuses: number[] = [];
+      for (let i = 0; i < 50 && !statuses.includes(503); i++) {
+        const res = await srv.request("/Binary/letter", { headers: { "x-request-id": `read-${i}` } });
+        if (res.status === 503) await expectRefused(res);
+        else await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      expect(statuses.at(-1)).toBe(503);
+      expect(statuses.slice(0, -1).every((status) => status === 200)).toBe(true);
+      expect(logged).toContain("audit: cannot append to the audit trail: ENOSPC");
+      // Only the reads answered are in the trail, each on a whole line.
+      expect(eventIds(auditDir)).toEqual(["created", ...statuses.slice(0, -1).map((_, i) => `read-${i}`)]);
+    });
 
-  test("with space again, reads are answered and their events follow on lines of their own", async () => {
-    const before = eventIds(auditDir);
-    rmSync(filler);
-    const res = await srv.request("/Binary/letter", { headers: { "x-request-id": "after-space" } });
-    expect({ status: res.status, text: await res.text() }).toEqual({ status: 200, text: SECRET_TEXT });
-    expect(eventIds(auditDir)).toEqual([...before, "after-space"]);
+    test("with space again, reads are answered and their events follow on lines of their own", async () => {
+      const before = eventIds(auditDir);
+      rmSync(filler);
+      const res = await srv.request("/Binary/letter", { headers: { "x-request-id": "after-space" } });
+      expect({ status: res.status, text: await res.text() }).toEqual({ status: 200, text: document });
+      expect(eventIds(auditDir)).toEqual([...before, "after-space"]);
+    });
   });
-});
