@@ -6,7 +6,6 @@ import { corsOnResponse, corsPolicy, smartRoutes } from "./http/auth.ts";
 import { hostPolicy } from "./http/base-url.ts";
 import { binaryInteractions, binaryRoutes } from "./http/binary.ts";
 import { wrappedLimit } from "./http/body.ts";
-// API docs (issue 7).
 import { docsRoutes } from "./http/docs.ts";
 import { errorHandler, errorResponse } from "./http/errors.ts";
 import { hotReadRoutes } from "./http/hot-read.ts";
@@ -15,9 +14,7 @@ import { createObserver, requestObserver } from "./http/logging.ts";
 import { metadataRoutes } from "./http/metadata.ts";
 import { countingStore, createMetrics, type Metrics, opsRoutes, type ReadinessCheck } from "./http/ops.ts";
 import { purgeRoutes } from "./http/purge.ts";
-// Search (issue 6).
 import { searchRoutes } from "./http/search.ts";
-// Demo web app (issue 7).
 import { webRoutes } from "./http/web.ts";
 import { isIndexed } from "./search/indexed-store.ts";
 import type { AuditSink } from "./security/audit.ts";
@@ -83,7 +80,7 @@ export function createApp({
       // Elysia's Bun adapter asks for SO_REUSEPORT, with which a second server on the port starts silently
       // and the kernel spreads connections over both: a port in use must fail the start instead.
       reusePort: false,
-      // Merged over the routes Elysia gives Bun's router, so these win for their methods (issue 8).
+      // Merged over the routes Elysia gives Bun's router, so these win for their methods.
       routes: hotReadRoutes({
         basePath,
         binary,

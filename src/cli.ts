@@ -18,7 +18,7 @@ import { HELP_WIDTH, helpSection, wrapWords } from "./help-text.ts";
 import { DOCS_PATH } from "./http/docs.ts";
 import { createMetrics } from "./http/ops.ts";
 import { isoTime, linesPerTurn } from "./lines.ts";
-// Search (issue 6): the reindex subcommand.
+// Search: the reindex subcommand.
 import { REINDEX_HELP, runReindex } from "./search/reindex.ts";
 import { AUDIT_HELP, createAuditLog, runAudit } from "./security/audit.ts";
 import { seedStore } from "./seed.ts";
@@ -248,9 +248,9 @@ async function serve(
       if (seeded.imported.length > 0)
         io.err(`seeded ${seeded.imported.length} sample documents: ${seeded.imported.join(", ")}`);
     }
-    // Every request on a Binary is recorded in <data>/audit (issue 5); tokens never reach it.
+    // Every request on a Binary is recorded in <data>/audit; tokens never reach it.
     const audit = createAuditLog(join(config.dataDir, "audit"), io.err);
-    // The request log is written once per turn of the event loop, not once per request (issue 8).
+    // The request log is written once per turn of the event loop, not once per request.
     const requestLog = linesPerTurn((text) => raw.err(text.slice(0, -1)));
     // The request log's own lines are JSON already in that format; the app's other lines are plain text.
     const appLog = (line: string): void =>

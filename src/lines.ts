@@ -1,6 +1,6 @@
 /**
  * Lines written together once per turn of the event loop: the request log and the audit trail each cost
- * one write(2) per turn instead of one per request (bench/optimisations.md, issue 8). A line waits at most
+ * one write(2) per turn instead of one per request (bench/optimisations.md). A line waits at most
  * until the current turn ends; `flush` writes at once (before a day file changes, or the process exits).
  */
 export interface LineBatch {
@@ -36,7 +36,7 @@ let lastTime = { ms: Number.NaN, iso: "" };
 
 /**
  * `time.toISOString()`, the text of the latest millisecond kept: the request log and the audit trail stamp
- * every request, and a busy server answers many in one millisecond (issue 8).
+ * every request, and a busy server answers many in one millisecond.
  */
 export function isoTime(time: Date): string {
   const ms = time.getTime();

@@ -32,7 +32,7 @@ export function toCapabilityStatement({
   smart = false,
 }: CapabilityOptions): Resource {
   const interactions = ["read", "vread", "update", "delete", "history-instance", "create"];
-  // Search (issue 6): search-type and history-type.
+  // Search: search-type and history-type.
   interactions.push("search-type", "history-type");
   const resource: Record<string, unknown> = {
     type: "Binary",
@@ -45,7 +45,7 @@ export function toCapabilityStatement({
   };
   // conditionalRead arrived in STU3.
   if (version.name !== "DSTU2") resource.conditionalRead = "full-support";
-  // Search (issue 6): the parameters of GET [base]/Binary (fhir-binary-rules.md section 6).
+  // Search: the parameters of GET [base]/Binary (fhir-binary-rules.md section 6).
   resource.searchParam = searchParams(version);
   // R4 lists operations per resource, with a canonical; DSTU2 and STU3 only per server, by Reference.
   const expunge = { name: "expunge", definition: EXPUNGE_DEFINITION, documentation: EXPUNGE_DOCUMENTATION };
@@ -98,7 +98,7 @@ function smartService(version: FhirVersion): Record<string, unknown> {
   return { coding: [{ system, code: "SMART-on-FHIR" }], text: "SMART on FHIR" };
 }
 
-// Search (issue 6) ------------------------------------------------------------------------------------------
+// Search ------------------------------------------------------------------------------------------
 
 /**
  * The search parameters fhirbin supports on Binary. `contenttype` is defined by DSTU2 and STU3 (R4 defines

@@ -46,7 +46,7 @@ function bearerToken(request: Request): string | null {
 
 /**
  * Compares two secrets in time that depends only on their lengths: every character is looked at, with no
- * early exit (crypto.timingSafeEqual needed two Buffers made on every request, issue 8).
+ * early exit (crypto.timingSafeEqual needed two Buffers made on every request).
  */
 export function sameSecret(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
@@ -58,7 +58,7 @@ export function sameSecret(a: string, b: string): boolean {
 /**
  * Builds the authenticator: it gives the caller's principal or throws 401. Static tokens (plain and scoped)
  * are compared in constant time against every entry and answered synchronously, so that the hot read needs
- * no promise for them (issue 8); a JWT-shaped token that matches none of them is verified, asynchronously,
+ * no promise for them; a JWT-shaped token that matches none of them is verified, asynchronously,
  * when JWTs are configured (a rejection is then the 401).
  */
 export function createAuthenticator(config: Config): (request: Request) => Principal | Promise<Principal> {

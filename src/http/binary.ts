@@ -73,7 +73,7 @@ export function binaryInteractions({
     const at = request.url.indexOf("?");
     return at < 0 ? null : new URLSearchParams(request.url.slice(at + 1)).get(name);
   };
-  // Versions never change, so their headers are built once per cached version record (issue 8).
+  // Versions never change, so their headers are built once per cached version record.
   const cachedNativeHeaders = perVersion((version: StoredVersion, base) => {
     const headers = new Headers(nativeHeaders(version, base));
     headers.set("content-length", String(version.size));

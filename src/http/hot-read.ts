@@ -1,5 +1,5 @@
 /**
- * The hot path (issue 8): GET and HEAD of `Binary/:id` and `Binary/:id/_history/:vid` answered straight from
+ * The hot path: GET and HEAD of `Binary/:id` and `Binary/:id/_history/:vid` answered straight from
  * Bun's router when the app listens. The same read, observer, CORS headers and error renderer as the Elysia
  * routes of binary.ts, without Elysia's per-request context, hooks and copy of every Response: those took
  * about half the CPU time of a 1 KiB read (bench/optimisations.md).

@@ -3,7 +3,7 @@
  * JSON), the request metrics and the audit trail of Binary requests. One plain observer serves both ways a
  * request is answered: Elysia's hooks (onRequest, then onAfterHandle for a handler's response or onError for
  * a failure, before errors.ts renders it) and the hot read served by Bun's router (hot-read.ts). A global
- * mapResponse or onAfterResponse hook would be simpler but makes Elysia copy every Response (issue 8).
+ * mapResponse or onAfterResponse hook would be simpler but makes Elysia copy every Response.
  */
 import type { Server } from "bun";
 import { Elysia } from "elysia";
@@ -325,7 +325,7 @@ export function requestObserver(observer: Observer) {
       const facts = { route: context.route, params: context.params, principal: principalOf(context) };
       const observation = observationOf(request);
       if (responseValue instanceof Response) {
-        // On the Response itself: anything in set.headers makes Elysia copy every Response (issue 8).
+        // On the Response itself: anything in set.headers makes Elysia copy every Response.
         return observer.responded(observation, request, server, facts, responseValue);
       }
       // A plain value (the API docs): Elysia builds its Response afterwards, with set.headers.

@@ -145,7 +145,7 @@ function byKey<K extends string | number>(a: [K, unknown], b: [K, unknown]): num
 
 /**
  * Wraps a store so that every committed write and deletion updates `metrics`; every other member passes
- * straight through. Plain delegation rather than a Proxy: a read goes through here twice (issue 8).
+ * straight through. Plain delegation rather than a Proxy: a read goes through here twice.
  */
 export function countingStore(store: Store, metrics: Metrics): Store {
   return {

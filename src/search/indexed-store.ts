@@ -489,7 +489,7 @@ const SETTLE_DELAY_MS = 50;
  * (its body stored): by then the begins of the writes that arrived meanwhile are queued too, and every
  * queued settle goes along, in one SQLite transaction. Settles wait at most SETTLE_DELAY_MS, and any read
  * of the index commits them first, so a search after an answer always finds the version answered. One
- * transaction per write was a good part of a small create's CPU time (issue 8).
+ * transaction per write was a good part of a small create's CPU time.
  */
 function groupCommit(
   current: () => SearchIndex,

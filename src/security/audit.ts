@@ -98,7 +98,7 @@ const EVENT_TYPE =
 
 /**
  * The AuditEvent of one request as a line of JSON (without its newline). Built as text rather than with
- * JSON.stringify of an object: it is written for every Binary request, reads included (issue 8). Every value
+ * JSON.stringify of an object: it is written for every Binary request, reads included. Every value
  * that does not come from a fixed set is quoted by JSON.stringify.
  */
 export function auditLine(facts: AuditFacts): string {

@@ -88,7 +88,7 @@ export function groupSidecars(names: readonly string[]): {
 /**
  * Paths inside one data directory. Sidecars lie side by side in the fan-out directory of their id, with no
  * directory per id: a create then makes two new files and no directory, and fsyncs no directory that
- * exists only for it (issue 8). Data directories of the earlier layout (`<fan>/<enc-id>/<n>.json`) are
+ * exists only for it. Data directories of the earlier layout (`<fan>/<enc-id>/<n>.json`) are
  * converted when opened (fs-migrate.ts); `flat` marks one that needs no conversion.
  */
 export function layout(root: string) {

@@ -204,7 +204,7 @@ class FsStore implements Store {
     const staged = await this.#stageBlob(request);
     const release = this.#claim(staged.content.sha256);
     // Steps 2-3 (the blob made durable) overlap with making the fan-out directory (once) and step 4's sidecar
-    // temp file: a create waits for three fsyncs in a row instead of five (issue 8). The sidecar is still
+    // temp file: a create waits for three fsyncs in a row instead of five. The sidecar is still
     // linked only once the blob's link is durable, which is the invariant that matters.
     const ready = Promise.all([this.#commitBlob(staged), this.#makeFan(this.#paths.fanDir(id))]);
     ready.catch(() => {}); // Observed through #commit; a failure before it must not go unhandled.
@@ -383,7 +383,7 @@ class FsStore implements Store {
     if (!existsSync(this.#paths.blob(sha256))) {
       throw new Error(`the content file of Binary/${version.id}/_history/${version.versionId} is missing`);
     }
-    // Blobs are write-once and named by their hash, so one BunFile per blob serves every read (issue 8).
+    // Blobs are write-once and named by their hash, so one BunFile per blob serves every read.
     const file = this.#files.get(sha256);
     if (!file) {
       const first = Bun.file(this.#paths.blob(sha256));
@@ -465,7 +465,7 @@ class FsStore implements Store {
   }
 
   /**
-   * mkdir -p of a fan-out directory, durable, remembered once made (no mkdir call per write, issue 8) and
+   * mkdir -p of a fan-out directory, durable, remembered once made (no mkdir call per write) and
    * shared by concurrent callers: a second writer must not see the directory and go on while the first is
    * still fsyncing the parent entry that makes it survive a power cut.
    */
@@ -525,7 +525,7 @@ class FsStore implements Store {
     const temp = `${this.#paths.tmp}/${randomUUID()}.json`;
     const target = this.#paths.sidecar(record.id, record.versionId);
     try {
-      // Written, fsynced and closed in one thread-pool task by Bun (issue 8): `flush` is the fsync.
+      // Written, fsynced and closed in one thread-pool task by Bun: `flush` is the fsync.
       await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, {
         flag: "wx",
         mode: PRIVATE_FILE,

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { loadOrCreateSecret } from "../auth-token.ts";
-// Search (issue 6): every store is wrapped with its search index.
+// Search: every store is wrapped with its search index.
 import { scanIds, sidecarPathIn } from "../search/fs-scan.ts";
 import { type IndexedStore, withIndex } from "../search/indexed-store.ts";
 import { INDEX_FILE, SearchIndex } from "../search/search-index.ts";

@@ -1,6 +1,6 @@
 /**
  * A map that keeps at most `limit` entries, dropping the least recently used: the store's caches stay the
- * same size however many documents the store holds, so a server's memory is flat over months (issue 3).
+ * same size however many documents the store holds, so a server's memory is flat over months.
  * Given a `weigh` function, it also keeps the entries' total weight (bytes, say) within `budget`.
  */
 export class LruCache<K, V> {

@@ -109,7 +109,7 @@ export interface Store {
   current(id: string): Promise<VersionRecord | null>;
   /**
    * What `current` would give when the driver knows it without I/O (from its cache), else undefined: the hot
-   * read answers from it without a promise (issue 8).
+   * read answers from it without a promise.
    */
   peek(id: string): VersionRecord | null | undefined;
   /** A given version, or null when it does not exist. */

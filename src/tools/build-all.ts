@@ -21,7 +21,7 @@ export interface BuildTarget {
   output: string;
 }
 
-/** The five platforms of issue 7. */
+/** The five platforms fhirbin ships for: Linux x64 and arm64, Windows x64, macOS x64 and arm64. */
 export const BUILD_TARGETS: readonly BuildTarget[] = [
   {
     target: "bun-linux-x64",
