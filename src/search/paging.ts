@@ -218,11 +218,27 @@ export function historyPage(
 ): { records: HistoryRecord[]; total: number; links: PageLinks } {
   const { index } = store;
   const seal = cursorSeal(store.cursorKey, "history");
-  const cursor = params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
+  const cursor = historyCursor(params, seal);
   const snapshot = cursor?.snapshot ?? index.snapshot();
   const total = cursor && cursor.total >= 0 ? cursor.total : index.historyCount(params.since, snapshot);
   const start = cursor ? { key: cursor.key, direction: cursor.direction } : null;
   const rows = index.history(params.since, snapshot, start, params.count + 1);
+  return historyResult(rows, params, url, { cursor, seal, snapshot, total });
+}
+
+/** The cursor of a history page (both histories are keyed by lastUpdated), or null on the first page. */
+function historyCursor(params: HistoryParams, seal: CursorSeal): Cursor | null {
+  return params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
+}
+
+/** A history page from the rows its query returned (one more than the page size, in query order). */
+function historyResult(
+  rows: IndexedVersion[],
+  params: HistoryParams,
+  url: string,
+  context: { cursor: Cursor | null; seal: CursorSeal; snapshot: number; total: number },
+): { records: HistoryRecord[]; total: number; links: PageLinks } {
+  const { cursor, seal, snapshot, total } = context;
   const { page, links } = paginate(rows, params.count, cursor, {
     url,
     params: params.links,
@@ -249,7 +265,7 @@ export function instanceHistoryPage(
   const { since } = params;
   // Sealed like every cursor, for this history only (the caller decided who may read it as a whole).
   const seal = cursorSeal(cursorKey, `history ${url}`);
-  const cursor = params.cursor === null ? null : seal.open(params.cursor, "lastUpdated", params.fingerprint);
+  const cursor = historyCursor(params, seal);
   const snapshot = cursor?.snapshot ?? versions[0]?.versionId ?? 0;
   const rows = versions
     .map(
@@ -269,14 +285,5 @@ export function instanceHistoryPage(
       : cursor.direction === "next"
         ? rows.filter((row) => row.seq < from)
         : rows.filter((row) => row.seq > from).reverse();
-  const { page, links } = paginate(ordered.slice(0, params.count + 1), params.count, cursor, {
-    url,
-    params: params.links,
-    sort: "lastUpdated",
-    snapshot,
-    total,
-    filters: params.fingerprint,
-    seal,
-  });
-  return { records: page, total, links };
+  return historyResult(ordered.slice(0, params.count + 1), params, url, { cursor, seal, snapshot, total });
 }
